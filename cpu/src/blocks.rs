@@ -1,0 +1,422 @@
+//! Block formation and the decoded-block cache. A block is a run of
+//! instructions inside one page (the last may straddle into the next),
+//! ending at a control transfer or mode change. Blocks are keyed by the
+//! physical address of their first byte and the code size they were decoded for.
+
+use crate::bus::Bus;
+use crate::cpu::Cpu;
+use crate::exception::{Exception, Result};
+use crate::insn::*;
+use crate::mmu::Access;
+use crate::ops;
+use crate::phys::{PhysMem, PAGE_MASK, PG_CODE};
+use crate::state::CS;
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, OpKind as IOp, Register};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub struct Block {
+    pub insns: Vec<Insn>,
+    /// Physical address of the first instruction.
+    pub phys: u64,
+    /// Physical page of the tail of a straddling last instruction, if any.
+    pub phys2: Option<u64>,
+    /// Bytes covered, from the first instruction's start.
+    pub byte_len: u32,
+    pub code_size: u8,
+}
+
+const FAST_SLOTS: usize = 4096;
+
+#[derive(Default)]
+pub struct BlockCache {
+    map: HashMap<u64, Rc<Block>>,
+    fast: Vec<Option<(u64, Rc<Block>)>>,
+    /// Physical page -> keys of blocks touching it.
+    by_page: HashMap<u64, Vec<u64>>,
+    /// Incremented on every invalidation (lets executing code notice).
+    pub generation: u64,
+}
+
+fn key_of(phys: u64, code_size: u8) -> u64 {
+    (phys << 2) | (code_size.trailing_zeros() as u64 & 3)
+}
+
+impl BlockCache {
+    pub fn clear(&mut self, mem: &mut PhysMem) {
+        for &page in self.by_page.keys() {
+            mem.set_range_flags(page, 4096, 0, PG_CODE);
+        }
+        self.map.clear();
+        self.by_page.clear();
+        self.fast = vec![None; FAST_SLOTS];
+        self.generation += 1;
+    }
+
+    #[inline]
+    fn lookup(&mut self, key: u64) -> Option<Rc<Block>> {
+        let slot = (key as usize >> 2 ^ key as usize >> 12) & (FAST_SLOTS - 1);
+        if let Some((k, b)) = &self.fast[slot] {
+            if *k == key {
+                return Some(b.clone());
+            }
+        }
+        let b = self.map.get(&key)?.clone();
+        self.fast[slot] = Some((key, b.clone()));
+        Some(b)
+    }
+
+    fn insert(&mut self, key: u64, b: Rc<Block>) {
+        self.by_page
+            .entry(b.phys & PAGE_MASK)
+            .or_default()
+            .push(key);
+        if let Some(p2) = b.phys2 {
+            self.by_page.entry(p2).or_default().push(key);
+        }
+        self.map.insert(key, b);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl Cpu {
+    /// Drop every block that touches physical page `page` (self-modifying
+    /// code, DMA into code). The running block stops after this instruction.
+    pub fn invalidate_code_page(&mut self, page: u64) {
+        let page = page & PAGE_MASK;
+        if let Some(keys) = self.cache.by_page.remove(&page) {
+            for k in keys {
+                self.cache.map.remove(&k);
+                let slot = (k as usize >> 2 ^ k as usize >> 12) & (FAST_SLOTS - 1);
+                if matches!(&self.cache.fast[slot], Some((fk, _)) if *fk == k) {
+                    self.cache.fast[slot] = None;
+                }
+            }
+        }
+        self.mem.set_range_flags(page, 4096, 0, PG_CODE);
+        self.cache.generation += 1;
+        self.end_block = true;
+    }
+
+    /// Forget all decoded code (mode changes that alter decoding are keyed,
+    /// but a full flush is the safe answer to e.g. a RAM reload).
+    pub fn flush_code_cache(&mut self) {
+        self.cache.clear(&mut self.mem);
+    }
+
+    fn mark_code_page(&mut self, page: u64) {
+        if self.mem.is_ram(page) && self.mem.flags(page).unwrap_or(0) & PG_CODE == 0 {
+            self.mem.set_range_flags(page, 4096, PG_CODE, 0);
+            self.tlb.drop_direct_writes(page);
+        }
+    }
+
+    /// Linear address of CS:rip.
+    #[inline]
+    pub fn code_lin(&self) -> u64 {
+        if self.mode64 {
+            self.s.rip
+        } else {
+            (self.s.seg[CS].base.wrapping_add(self.s.rip)) & 0xffff_ffff
+        }
+    }
+
+    /// The block starting at CS:rip, decoding it if needed.
+    pub fn fetch_block(&mut self, bus: &mut dyn Bus) -> Result<Rc<Block>> {
+        let code_size = self.s.code_size();
+        if !self.mode64 && self.s.rip > self.s.seg[CS].limit as u64 {
+            return Err(Exception::gp0());
+        }
+        let lin = self.code_lin();
+        let user = self.user_access();
+        let phys = self.translate(lin, Access::Fetch, user)?;
+        let key = key_of(phys, code_size);
+        if let Some(b) = self.cache.lookup(key) {
+            let mut ok = true;
+            if let Some(p2) = b.phys2 {
+                let next = (lin & PAGE_MASK) + 4096;
+                ok = self.translate(next, Access::Fetch, user).ok() == Some(p2);
+            }
+            if !self.mode64 && self.s.rip + b.byte_len as u64 - 1 > self.s.seg[CS].limit as u64 {
+                ok = false;
+            }
+            if ok {
+                return Ok(b);
+            }
+            // Same start, different tail mapping or limit: decode afresh below
+            // without caching over the existing entry.
+            return self.decode_block(bus, lin, phys, code_size).map(Rc::new);
+        }
+        let b = Rc::new(self.decode_block(bus, lin, phys, code_size)?);
+        if self.mem.is_ram(phys) {
+            self.mark_code_page(phys & PAGE_MASK);
+            if let Some(p2) = b.phys2 {
+                self.mark_code_page(p2);
+            }
+            self.cache.insert(key, b.clone());
+        }
+        Ok(b)
+    }
+
+    fn decode_block(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        phys: u64,
+        code_size: u8,
+    ) -> Result<Block> {
+        let user = self.user_access();
+        let in_page = (4096 - (lin & 0xfff)) as usize;
+        // Bytes allowed by the CS limit.
+        let max = if self.mode64 {
+            usize::MAX
+        } else {
+            (self.s.seg[CS].limit as u64 - self.s.rip + 1) as usize
+        };
+        let mut buf = Vec::with_capacity(in_page + 15);
+        for k in 0..in_page.min(max) {
+            buf.push(self.phys_read(bus, phys + k as u64, 1) as u8);
+        }
+        let mut tail_phys = None;
+        let mut tail_fault = None;
+        if in_page < max {
+            let next = (lin & PAGE_MASK) + 4096;
+            match self.translate(next, Access::Fetch, user) {
+                Ok(p2) => {
+                    for k in 0..15.min(max - in_page) {
+                        buf.push(self.phys_read(bus, p2 + k as u64, 1) as u8);
+                    }
+                    tail_phys = Some(p2 & PAGE_MASK);
+                }
+                Err(e) => tail_fault = Some(e),
+            }
+        }
+        let bitness = code_size as u32 * 8;
+        let mut dec = Decoder::with_ip(bitness, &buf, self.s.rip, DecoderOptions::NONE);
+        let mut insns = Vec::new();
+        let mut inst = Instruction::default();
+        let mut pos = 0usize;
+        let mut straddles = false;
+        while pos < in_page.min(max) {
+            dec.decode_out(&mut inst);
+            let len = inst.len();
+            if inst.is_invalid() {
+                let err = dec.last_error();
+                if err == iced_x86::DecoderError::NoMoreBytes {
+                    // Instruction runs past the page (fetch fault) or the CS limit.
+                    if insns.is_empty() {
+                        return Err(tail_fault.unwrap_or(Exception::gp0()));
+                    }
+                    break;
+                }
+                // Invalid encoding: a #UD instruction of the bytes decoded so far.
+                insns.push(build_insn(&inst, code_size, 1.max(len as u8)));
+                break;
+            }
+            if pos + len > in_page {
+                straddles = true;
+            }
+            let insn = build_insn(&inst, code_size, len as u8);
+            let ends = insn.ends_block;
+            insns.push(insn);
+            pos += len;
+            if ends || straddles || insns.len() >= 256 {
+                break;
+            }
+        }
+        if insns.is_empty() {
+            return Err(Exception::gp0());
+        }
+        Ok(Block {
+            insns,
+            phys,
+            phys2: if straddles { tail_phys } else { None },
+            byte_len: pos as u32,
+            code_size,
+        })
+    }
+}
+
+/// Build the executable form of one decoded instruction.
+pub fn build_insn(inst: &Instruction, code_size: u8, len: u8) -> Insn {
+    let mut op = [Operand::default(); 3];
+    let mut mem = MemRef {
+        base: NO_REG,
+        index: NO_REG,
+        scale: 1,
+        seg: 3,
+        disp: 0,
+    };
+    let mut imm = 0u64;
+    let mut imm2 = 0u64;
+    let mut asize = code_size;
+    let mut nimm = 0;
+    for i in 0..inst.op_count().min(3) {
+        let k = inst.op_kind(i);
+        let o = &mut op[i as usize];
+        match k {
+            IOp::Register => {
+                let r = inst.op_register(i);
+                if let Some((idx, hi, size)) = gpr(r) {
+                    *o = Operand {
+                        kind: OpKind::Reg,
+                        reg: idx,
+                        hi,
+                        size,
+                    };
+                } else if let Some(s) = seg_index(r) {
+                    *o = Operand {
+                        kind: OpKind::Seg,
+                        reg: s,
+                        hi: false,
+                        size: 2,
+                    };
+                } else {
+                    *o = Operand {
+                        kind: OpKind::Other,
+                        reg: r.number() as u8,
+                        hi: false,
+                        size: r.size() as u8,
+                    };
+                }
+            }
+            IOp::Memory => {
+                o.kind = OpKind::Mem;
+                o.size = inst.memory_size().size() as u8;
+                let base = inst.memory_base();
+                let index = inst.memory_index();
+                mem.seg = seg_index(inst.memory_segment()).unwrap_or(3);
+                mem.scale = inst.memory_index_scale() as u8;
+                if base == Register::RIP || base == Register::EIP {
+                    mem.base = RIP_REL;
+                    mem.disp = inst.memory_displacement64().wrapping_sub(inst.next_ip());
+                    asize = if base == Register::RIP { 8 } else { 4 };
+                } else {
+                    mem.disp = inst.memory_displacement64();
+                    if base != Register::None {
+                        mem.base = base.number() as u8;
+                        asize = base.size() as u8;
+                    }
+                    if index != Register::None {
+                        mem.index = index.number() as u8;
+                        asize = index.size() as u8;
+                    }
+                    if base == Register::None && index == Register::None {
+                        let ds = inst.memory_displ_size();
+                        if ds != 0 {
+                            asize = ds as u8;
+                        }
+                    }
+                }
+            }
+            IOp::Immediate8
+            | IOp::Immediate16
+            | IOp::Immediate32
+            | IOp::Immediate64
+            | IOp::Immediate8to16
+            | IOp::Immediate8to32
+            | IOp::Immediate8to64
+            | IOp::Immediate32to64
+            | IOp::Immediate8_2nd => {
+                let v = inst.immediate(i);
+                o.kind = OpKind::Imm;
+                o.size = match k {
+                    IOp::Immediate8 | IOp::Immediate8_2nd => 1,
+                    IOp::Immediate16 | IOp::Immediate8to16 => 2,
+                    IOp::Immediate32 | IOp::Immediate8to32 => 4,
+                    _ => 8,
+                };
+                if nimm == 0 {
+                    imm = v;
+                } else {
+                    imm2 = v;
+                }
+                nimm += 1;
+            }
+            IOp::NearBranch16 | IOp::NearBranch32 | IOp::NearBranch64 => {
+                o.kind = OpKind::Imm;
+                imm = inst.near_branch_target().wrapping_sub(inst.next_ip());
+            }
+            IOp::FarBranch16 | IOp::FarBranch32 => {
+                o.kind = OpKind::Imm;
+                imm = if k == IOp::FarBranch16 {
+                    inst.far_branch16() as u64
+                } else {
+                    inst.far_branch32() as u64
+                };
+                imm2 = inst.far_branch_selector() as u64;
+            }
+            IOp::MemorySegSI | IOp::MemorySegDI | IOp::MemoryESDI => {
+                o.kind = OpKind::Other;
+                o.size = inst.memory_size().size() as u8;
+                asize = 2;
+                mem.seg = seg_index(inst.memory_segment()).unwrap_or(3);
+            }
+            IOp::MemorySegESI | IOp::MemorySegEDI | IOp::MemoryESEDI => {
+                o.kind = OpKind::Other;
+                o.size = inst.memory_size().size() as u8;
+                asize = 4;
+                mem.seg = seg_index(inst.memory_segment()).unwrap_or(3);
+            }
+            IOp::MemorySegRSI | IOp::MemorySegRDI | IOp::MemoryESRDI => {
+                o.kind = OpKind::Other;
+                o.size = inst.memory_size().size() as u8;
+                asize = 8;
+                mem.seg = seg_index(inst.memory_segment()).unwrap_or(3);
+            }
+            #[allow(unreachable_patterns)]
+            _ => o.kind = OpKind::Other,
+        }
+    }
+    let opc = inst.op_code();
+    let addr_sz = opc.address_size();
+    if addr_sz != 0 {
+        asize = (addr_sz / 8) as u8;
+    }
+    let osize = {
+        let s = opc.operand_size();
+        if s != 0 {
+            (s / 8) as u8
+        } else {
+            match op[0].kind {
+                OpKind::Reg | OpKind::Mem if op[0].size != 0 => op[0].size,
+                _ => code_size.min(4),
+            }
+        }
+    };
+    let cc = match inst.condition_code() {
+        iced_x86::ConditionCode::None => 0,
+        c => c as u8 - 1,
+    };
+    let rep = if inst.has_repne_prefix() {
+        2
+    } else if inst.has_rep_prefix() {
+        1
+    } else {
+        0
+    };
+    let handler = ops::handler_for(inst);
+    let ends_block = inst.is_invalid()
+        || !matches!(inst.flow_control(), FlowControl::Next)
+        || ops::ends_block(inst);
+    Insn {
+        handler,
+        op,
+        mem,
+        imm,
+        imm2,
+        len,
+        osize,
+        asize,
+        rep,
+        cc,
+        ends_block,
+        inst: *inst,
+    }
+}

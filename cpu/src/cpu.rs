@@ -1,0 +1,163 @@
+//! The processor: state plus the caches that make it fast (TLB, decoded
+//! blocks), and the mode bookkeeping shared by the instruction handlers.
+
+use crate::blocks::BlockCache;
+use crate::mmu::Tlb;
+use crate::phys::PhysMem;
+use crate::state::*;
+
+/// Why `Cpu::run` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The instruction budget is used up.
+    Budget,
+    /// HLT with nothing to wake the CPU yet.
+    Halted,
+    /// The bus asked the run loop to return.
+    Stopped,
+    /// A fault while delivering #DF: the processor shuts down.
+    TripleFault(String),
+}
+
+pub struct Cpu {
+    pub s: CpuState,
+    pub mem: PhysMem,
+    pub tlb: Tlb,
+    pub(crate) cache: BlockCache,
+    /// Instructions retired since power-on.
+    pub icount: u64,
+    /// EIP/RIP of the instruction after the current one; branch handlers
+    /// overwrite it. Committed to `s.rip` only when the handler succeeds.
+    pub next_rip: u64,
+    /// Set by a handler to make the block loop return after this instruction.
+    pub end_block: bool,
+    pub halted: bool,
+    /// Maskable interrupts are held off until `icount` reaches this value
+    /// (MOV SS / POP SS / STI shadow).
+    pub irq_inhibit_until: u64,
+    /// Executing 64-bit code (cached from EFER.LMA and CS.L).
+    pub mode64: bool,
+    /// Per segment register: bit 0 readable, bit 1 writable (cached at load).
+    pub seg_ok: [u8; 6],
+    /// Trace every executed instruction to stderr.
+    pub trace: bool,
+    /// Opcodes already reported as unimplemented (log once).
+    pub(crate) warned: std::collections::HashSet<String>,
+    /// Vector of the exception being delivered, for double-fault detection.
+    pub(crate) delivering: Option<u8>,
+    /// Pending NMI request.
+    pub nmi_pending: bool,
+    /// Set when an instruction retires with TF set at its start: #DB after it.
+    pub(crate) pending_db: u64,
+}
+
+impl Cpu {
+    pub fn new(ram_size: usize) -> Self {
+        let mut c = Cpu {
+            s: CpuState::default(),
+            mem: PhysMem::new(ram_size),
+            tlb: Tlb::default(),
+            cache: BlockCache::default(),
+            icount: 0,
+            next_rip: 0,
+            end_block: false,
+            halted: false,
+            irq_inhibit_until: 0,
+            mode64: false,
+            seg_ok: [3; 6],
+            trace: false,
+            warned: Default::default(),
+            delivering: None,
+            nmi_pending: false,
+            pending_db: 0,
+        };
+        c.reset();
+        c
+    }
+
+    /// Processor RESET (not a power cycle: RAM keeps its contents).
+    pub fn reset(&mut self) {
+        self.s.reset();
+        self.tlb.flush_all();
+        self.cache.clear(&mut self.mem);
+        self.halted = false;
+        self.irq_inhibit_until = 0;
+        self.delivering = None;
+        self.nmi_pending = false;
+        self.pending_db = 0;
+        self.update_mode();
+    }
+
+    /// Recompute cached mode bits after CR0, EFER, CS or RFLAGS.VM changed.
+    pub fn update_mode(&mut self) {
+        self.mode64 = self.s.code64();
+        for i in 0..6 {
+            self.update_seg_ok(i);
+        }
+        if !self.s.protected() {
+            self.s.cpl = 0;
+        } else if self.s.v86() {
+            self.s.cpl = 3;
+        }
+    }
+
+    pub fn update_seg_ok(&mut self, i: usize) {
+        let s = &self.s.seg[i];
+        self.seg_ok[i] = if !self.s.protected() || self.s.v86() {
+            3
+        } else if !s.present() || s.attr & ATTR_S == 0 {
+            0
+        } else {
+            (s.readable() as u8) | (s.writable() as u8) << 1
+        };
+    }
+
+    /// Flat 32-bit protected mode, as a multiboot loader leaves the machine.
+    pub fn set_flat32(&mut self) {
+        self.s.cr0 |= CR0_PE;
+        let code = Segment {
+            base: 0,
+            limit: 0xffff_ffff,
+            selector: 0x10,
+            attr: ATTR_P | ATTR_S | ATTR_DB | ATTR_G | 0xb,
+        };
+        let data = Segment {
+            selector: 0x18,
+            attr: ATTR_P | ATTR_S | ATTR_DB | ATTR_G | 0x3,
+            ..code
+        };
+        for i in 0..6 {
+            self.s.seg[i] = data;
+        }
+        self.s.seg[CS] = code;
+        self.s.cpl = 0;
+        self.update_mode();
+        self.tlb.flush_all();
+    }
+
+    #[inline]
+    pub fn reg(&self, i: usize) -> u64 {
+        self.s.gpr[i]
+    }
+    #[inline]
+    pub fn set_reg(&mut self, i: usize, v: u64) {
+        self.s.gpr[i] = v;
+    }
+
+    /// Log an unimplemented feature once per distinct message.
+    pub fn warn_once(&mut self, msg: String) {
+        if self.warned.insert(msg.clone()) {
+            eprintln!("leap: warning: {msg}");
+        }
+    }
+
+    /// Stack pointer mask for the current stack size.
+    #[inline]
+    pub fn sp_mask(&self) -> u64 {
+        match self.s.stack_size() {
+            2 => 0xffff,
+            4 => 0xffff_ffff,
+            _ => u64::MAX,
+        }
+    }
+}

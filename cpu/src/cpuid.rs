@@ -1,0 +1,63 @@
+//! CPUID: reports only what this CPU implements.
+
+/// Leaf 1 EDX feature bits.
+pub const FEAT_DE: u32 = 1 << 2;
+pub const FEAT_PSE: u32 = 1 << 3;
+pub const FEAT_TSC: u32 = 1 << 4;
+pub const FEAT_MSR: u32 = 1 << 5;
+pub const FEAT_PAE: u32 = 1 << 6;
+pub const FEAT_CX8: u32 = 1 << 8;
+pub const FEAT_PGE: u32 = 1 << 13;
+pub const FEAT_CMOV: u32 = 1 << 15;
+pub const FEAT_PAT: u32 = 1 << 16;
+pub const FEAT_PSE36: u32 = 1 << 17;
+/// Extended leaf 0x80000001 EDX.
+pub const EXT_NX: u32 = 1 << 20;
+
+const VENDOR: &[u8; 12] = b"GenuineIntel";
+const BRAND: &[u8; 48] =
+    b"Leap x86 emulated CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+fn dword(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// (EAX, EBX, ECX, EDX) for a leaf.
+pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
+    match leaf {
+        0 => [
+            1,
+            dword(&VENDOR[0..4]),
+            dword(&VENDOR[8..12]),
+            dword(&VENDOR[4..8]),
+        ],
+        1 => {
+            // Family 6, model 3, stepping 3: a P6-class integer core.
+            let edx = FEAT_DE
+                | FEAT_PSE
+                | FEAT_TSC
+                | FEAT_MSR
+                | FEAT_PAE
+                | FEAT_CX8
+                | FEAT_PGE
+                | FEAT_CMOV
+                | FEAT_PAT
+                | FEAT_PSE36;
+            [0x0000_0633, 0, 0, edx]
+        }
+        0x8000_0000 => [0x8000_0004, 0, 0, 0],
+        0x8000_0001 => [0, 0, 0, EXT_NX],
+        0x8000_0002..=0x8000_0004 => {
+            let k = (leaf - 0x8000_0002) as usize * 16;
+            [
+                dword(&BRAND[k..]),
+                dword(&BRAND[k + 4..]),
+                dword(&BRAND[k + 8..]),
+                dword(&BRAND[k + 12..]),
+            ]
+        }
+        // Leaves above the maximum return the highest basic leaf's data on
+        // Intel parts; zeros are the simpler honest answer.
+        _ => [0, 0, 0, 0],
+    }
+}

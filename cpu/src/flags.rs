@@ -1,0 +1,271 @@
+//! Lazy arithmetic flags: the last flag-setting operation is recorded
+//! (kind, size, operands, result) and each flag is computed only when read.
+
+use crate::state::*;
+
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FlagOp {
+    /// Arithmetic flags are materialized in `bits`.
+    #[default]
+    None = 0,
+    Add,
+    Adc,
+    Sub,
+    Sbb,
+    Logic,
+    Inc,
+    Dec,
+    Neg,
+    Shl,
+    Shr,
+    Sar,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LazyFlags {
+    /// All RFLAGS bits. The arithmetic bits are valid only when `op` is None,
+    /// except CF which Inc/Dec keep here because they preserve it.
+    bits: u64,
+    pub op: FlagOp,
+    /// Operand size in bytes.
+    pub size: u8,
+    pub a: u64,
+    pub b: u64,
+    pub res: u64,
+}
+
+#[inline]
+pub fn size_mask(size: u8) -> u64 {
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+#[inline]
+pub fn sign_bit(size: u8) -> u64 {
+    1u64 << (size as u32 * 8 - 1)
+}
+
+#[inline]
+pub fn parity(v: u64) -> bool {
+    (v as u8).count_ones() & 1 == 0
+}
+
+impl LazyFlags {
+    #[inline]
+    pub fn set_lazy(&mut self, op: FlagOp, size: u8, a: u64, b: u64, res: u64) {
+        self.op = op;
+        self.size = size;
+        self.a = a;
+        self.b = b;
+        self.res = res & size_mask(size);
+    }
+
+    /// Inc/Dec leave CF alone: fold the current CF into `bits` first.
+    #[inline]
+    pub fn set_incdec(&mut self, op: FlagOp, size: u8, a: u64, res: u64) {
+        let cf = self.cf();
+        self.bits = (self.bits & !FLAG_CF) | cf as u64;
+        self.set_lazy(op, size, a, 1, res);
+    }
+
+    /// ADC/SBB: remember the carry-in in `bits`' CF slot.
+    #[inline]
+    pub fn set_carry_op(&mut self, op: FlagOp, size: u8, a: u64, b: u64, cin: bool, res: u64) {
+        self.bits = (self.bits & !FLAG_CF) | cin as u64;
+        self.set_lazy(op, size, a, b, res);
+    }
+
+    /// Raw non-arithmetic bits (IF, DF, IOPL, VM, ...).
+    #[inline]
+    pub fn raw_bits(&self) -> u64 {
+        self.bits
+    }
+
+    /// Replace the whole RFLAGS value (bit 1 always reads as 1).
+    pub fn set_raw(&mut self, v: u64) {
+        self.bits = (v & !0x28 & !(1 << 15)) | 2;
+        self.op = FlagOp::None;
+    }
+
+    /// Set or clear a single non-arithmetic flag without touching the lazy state.
+    #[inline]
+    pub fn set_bit(&mut self, flag: u64, on: bool) {
+        debug_assert!(flag & ARITH_FLAGS == 0);
+        if on {
+            self.bits |= flag;
+        } else {
+            self.bits &= !flag;
+        }
+    }
+
+    /// Overwrite some arithmetic flags with explicit values, keeping the rest.
+    pub fn set_arith(&mut self, mask: u64, values: u64) {
+        let cur = self.get();
+        self.set_raw((cur & !mask) | (values & mask));
+    }
+
+    pub fn get(&self) -> u64 {
+        if self.op == FlagOp::None {
+            return self.bits;
+        }
+        let mut f = self.bits & !ARITH_FLAGS;
+        if self.cf() {
+            f |= FLAG_CF;
+        }
+        if self.pf() {
+            f |= FLAG_PF;
+        }
+        if self.af() {
+            f |= FLAG_AF;
+        }
+        if self.zf() {
+            f |= FLAG_ZF;
+        }
+        if self.sf() {
+            f |= FLAG_SF;
+        }
+        if self.of() {
+            f |= FLAG_OF;
+        }
+        f
+    }
+
+    #[inline]
+    pub fn cf(&self) -> bool {
+        let m = size_mask(self.size);
+        match self.op {
+            FlagOp::None | FlagOp::Inc | FlagOp::Dec => self.bits & FLAG_CF != 0,
+            FlagOp::Add => self.res < (self.a & m),
+            FlagOp::Adc => {
+                if self.adc_cin() {
+                    self.res <= (self.a & m)
+                } else {
+                    self.res < (self.a & m)
+                }
+            }
+            FlagOp::Sub => (self.a & m) < (self.b & m),
+            FlagOp::Sbb => {
+                let a = self.a & m;
+                let b = self.b & m;
+                if self.adc_cin() {
+                    a <= b
+                } else {
+                    a < b
+                }
+            }
+            FlagOp::Logic => false,
+            FlagOp::Neg => self.res != 0,
+            FlagOp::Shl => {
+                let bits = self.size as u32 * 8;
+                let c = self.b as u32;
+                if c > bits {
+                    false
+                } else {
+                    (self.a >> (bits - c)) & 1 != 0
+                }
+            }
+            FlagOp::Shr => {
+                let c = self.b as u32;
+                if c > 64 {
+                    false
+                } else {
+                    (self.a >> (c - 1)) & 1 != 0
+                }
+            }
+            FlagOp::Sar => {
+                let bits = self.size as u32 * 8;
+                let c = (self.b as u32).min(bits);
+                let sa = sign_extend(self.a, self.size) as i64;
+                (sa >> (c - 1)) & 1 != 0
+            }
+        }
+    }
+
+    /// Carry-in of the last ADC/SBB: like Inc/Dec, they park it in `bits`' CF.
+    #[inline]
+    fn adc_cin(&self) -> bool {
+        self.bits & FLAG_CF != 0
+    }
+
+    #[inline]
+    pub fn zf(&self) -> bool {
+        match self.op {
+            FlagOp::None => self.bits & FLAG_ZF != 0,
+            _ => self.res == 0,
+        }
+    }
+
+    #[inline]
+    pub fn sf(&self) -> bool {
+        match self.op {
+            FlagOp::None => self.bits & FLAG_SF != 0,
+            _ => self.res & sign_bit(self.size) != 0,
+        }
+    }
+
+    #[inline]
+    pub fn pf(&self) -> bool {
+        match self.op {
+            FlagOp::None => self.bits & FLAG_PF != 0,
+            _ => parity(self.res),
+        }
+    }
+
+    #[inline]
+    pub fn af(&self) -> bool {
+        match self.op {
+            FlagOp::None => self.bits & FLAG_AF != 0,
+            FlagOp::Logic | FlagOp::Shl | FlagOp::Shr | FlagOp::Sar => false,
+            _ => (self.a ^ self.b ^ self.res) & 0x10 != 0,
+        }
+    }
+
+    #[inline]
+    pub fn of(&self) -> bool {
+        let sb = sign_bit(self.size);
+        match self.op {
+            FlagOp::None => self.bits & FLAG_OF != 0,
+            FlagOp::Add | FlagOp::Adc => (self.a ^ self.res) & (self.b ^ self.res) & sb != 0,
+            FlagOp::Sub | FlagOp::Sbb => (self.a ^ self.b) & (self.a ^ self.res) & sb != 0,
+            FlagOp::Logic => false,
+            FlagOp::Inc => self.res == sb,
+            FlagOp::Dec => self.res == sb - 1,
+            FlagOp::Neg => self.res == sb,
+            FlagOp::Shl => ((self.res & sb != 0) as u8 ^ self.cf() as u8) != 0,
+            FlagOp::Shr => self.a & sb != 0,
+            FlagOp::Sar => false,
+        }
+    }
+
+    /// Evaluate condition code `cc` (0-15, as in Jcc's low nibble).
+    #[inline]
+    pub fn cond(&self, cc: u8) -> bool {
+        let r = match cc >> 1 {
+            0 => self.of(),
+            1 => self.cf(),
+            2 => self.zf(),
+            3 => self.cf() || self.zf(),
+            4 => self.sf(),
+            5 => self.pf(),
+            6 => self.sf() != self.of(),
+            _ => self.zf() || (self.sf() != self.of()),
+        };
+        r != (cc & 1 != 0)
+    }
+}
+
+#[inline]
+pub fn sign_extend(v: u64, size: u8) -> u64 {
+    match size {
+        1 => v as u8 as i8 as i64 as u64,
+        2 => v as u16 as i16 as i64 as u64,
+        4 => v as u32 as i32 as i64 as u64,
+        _ => v,
+    }
+}

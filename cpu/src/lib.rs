@@ -1,0 +1,23 @@
+//! leap-cpu: the x86 processor. Architectural state, decoding (iced-x86)
+//! into blocks, instruction semantics, MMU/TLB, exceptions and interrupts,
+//! and the interpreter that runs it all. The CPU talks to the rest of the
+//! machine only through the [`Bus`] trait.
+
+pub mod blocks;
+pub mod bus;
+pub mod cpu;
+pub mod cpuid;
+pub mod exception;
+pub mod exec;
+pub mod flags;
+pub mod insn;
+pub mod mmu;
+pub mod msr;
+pub mod ops;
+pub mod phys;
+pub mod state;
+
+pub use bus::{Bus, NullBus};
+pub use cpu::{Cpu, Exit};
+pub use exception::Exception;
+pub use state::CpuState;

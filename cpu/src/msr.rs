@@ -1,0 +1,91 @@
+//! Model-specific registers implemented by this CPU. Others raise #GP(0).
+
+use crate::cpu::Cpu;
+use crate::exception::{Exception, Result};
+use crate::state::*;
+
+pub const MSR_TSC: u32 = 0x10;
+pub const MSR_APIC_BASE: u32 = 0x1b;
+pub const MSR_MTRRCAP: u32 = 0xfe;
+pub const MSR_SYSENTER_CS: u32 = 0x174;
+pub const MSR_SYSENTER_ESP: u32 = 0x175;
+pub const MSR_SYSENTER_EIP: u32 = 0x176;
+pub const MSR_MISC_ENABLE: u32 = 0x1a0;
+pub const MSR_MTRR_PHYS_BASE0: u32 = 0x200;
+pub const MSR_MTRR_FIX64K: u32 = 0x250;
+pub const MSR_MTRR_FIX16K_80000: u32 = 0x258;
+pub const MSR_MTRR_FIX16K_A0000: u32 = 0x259;
+pub const MSR_MTRR_FIX4K_C0000: u32 = 0x268;
+pub const MSR_PAT: u32 = 0x277;
+pub const MSR_MTRR_DEF_TYPE: u32 = 0x2ff;
+pub const MSR_EFER: u32 = 0xc000_0080;
+
+fn fixed_index(msr: u32) -> Option<usize> {
+    match msr {
+        MSR_MTRR_FIX64K => Some(0),
+        MSR_MTRR_FIX16K_80000 => Some(1),
+        MSR_MTRR_FIX16K_A0000 => Some(2),
+        0x268..=0x26f => Some(3 + (msr - MSR_MTRR_FIX4K_C0000) as usize),
+        _ => None,
+    }
+}
+
+impl Cpu {
+    pub fn read_msr(&mut self, msr: u32) -> Result<u64> {
+        Ok(match msr {
+            MSR_TSC => self.tsc(),
+            MSR_APIC_BASE => self.s.apic_base,
+            MSR_MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, WC
+            MSR_SYSENTER_CS => self.s.sysenter_cs,
+            MSR_SYSENTER_ESP => self.s.sysenter_esp,
+            MSR_SYSENTER_EIP => self.s.sysenter_eip,
+            MSR_MISC_ENABLE => self.s.misc_enable,
+            MSR_PAT => self.s.pat,
+            MSR_MTRR_DEF_TYPE => self.s.mtrr_def_type,
+            0x200..=0x20f => self.s.mtrr_var[(msr - MSR_MTRR_PHYS_BASE0) as usize],
+            MSR_EFER => self.s.efer,
+            _ => match fixed_index(msr) {
+                Some(k) => self.s.mtrr_fixed[k],
+                None => {
+                    self.warn_once(format!("RDMSR of unimplemented MSR {msr:#x}: #GP"));
+                    return Err(Exception::gp0());
+                }
+            },
+        })
+    }
+
+    pub fn write_msr(&mut self, msr: u32, v: u64) -> Result<()> {
+        match msr {
+            MSR_TSC => self.s.tsc = v.wrapping_sub(self.icount),
+            MSR_APIC_BASE => self.s.apic_base = v & 0x000f_ffff_ffff_f900,
+            MSR_SYSENTER_CS => self.s.sysenter_cs = v & 0xffff,
+            MSR_SYSENTER_ESP => self.s.sysenter_esp = v,
+            MSR_SYSENTER_EIP => self.s.sysenter_eip = v,
+            MSR_MISC_ENABLE => self.s.misc_enable = v,
+            MSR_PAT => self.s.pat = v,
+            MSR_MTRR_DEF_TYPE => self.s.mtrr_def_type = v & 0xcff,
+            0x200..=0x20f => self.s.mtrr_var[(msr - MSR_MTRR_PHYS_BASE0) as usize] = v,
+            MSR_EFER => {
+                // Only NXE is writable until long mode and SYSCALL exist
+                // (CPUID does not report them); LMA is the processor's.
+                let writable = EFER_NXE;
+                if v & !(writable | EFER_LMA) != 0 {
+                    return Err(Exception::gp0());
+                }
+                if (v ^ self.s.efer) & EFER_LME != 0 && self.paging() {
+                    return Err(Exception::gp0());
+                }
+                self.s.efer = (self.s.efer & EFER_LMA) | (v & writable);
+                self.tlb.flush_all();
+            }
+            _ => match fixed_index(msr) {
+                Some(k) => self.s.mtrr_fixed[k] = v,
+                None => {
+                    self.warn_once(format!("WRMSR of unimplemented MSR {msr:#x}: #GP"));
+                    return Err(Exception::gp0());
+                }
+            },
+        }
+        Ok(())
+    }
+}

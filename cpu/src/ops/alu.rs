@@ -1,0 +1,426 @@
+//! Data movement and integer arithmetic/logic: MOV family, ADD..CMP, TEST,
+//! INC/DEC/NEG/NOT, XCHG/XADD/CMPXCHG, BSWAP, SETcc/CMOVcc, conversions and
+//! flag-bit instructions.
+
+use crate::bus::Bus;
+use crate::cpu::Cpu;
+use crate::exception::{Exception, Result};
+use crate::flags::{sign_extend, size_mask, FlagOp};
+use crate::insn::*;
+use crate::state::*;
+use iced_x86::{Instruction, Mnemonic};
+
+pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
+    use Mnemonic::*;
+    let op0 = inst.op0_kind();
+    let is_special_reg = |r: iced_x86::Register| r.is_cr() || r.is_dr() || r.is_tr();
+    Some(match m {
+        Mov => {
+            if op0 == iced_x86::OpKind::Register && is_special_reg(inst.op0_register()) {
+                return None;
+            }
+            if inst.op_count() > 1
+                && inst.op1_kind() == iced_x86::OpKind::Register
+                && is_special_reg(inst.op1_register())
+            {
+                return None;
+            }
+            if op0 == iced_x86::OpKind::Register && inst.op0_register().is_segment_register() {
+                return None;
+            }
+            if op0 == iced_x86::OpKind::Register
+                && inst.op1_kind() == iced_x86::OpKind::Register
+                && !inst.op1_register().is_segment_register()
+            {
+                h_mov_rr
+            } else {
+                h_mov
+            }
+        }
+        Movzx => h_movzx,
+        Movsx | Movsxd => h_movsx,
+        Lea => h_lea,
+        Add => h_add,
+        Or => h_or,
+        Adc => h_adc,
+        Sbb => h_sbb,
+        And => h_and,
+        Sub => h_sub,
+        Xor => h_xor,
+        Cmp => h_cmp,
+        Test => h_test,
+        Inc => h_inc,
+        Dec => h_dec,
+        Neg => h_neg,
+        Not => h_not,
+        Xchg => h_xchg,
+        Xadd => h_xadd,
+        Cmpxchg => h_cmpxchg,
+        Cmpxchg8b => h_cmpxchg8b,
+        Bswap => h_bswap,
+        Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp | Setnp
+        | Setl | Setge | Setle | Setg => h_setcc,
+        Cmovo | Cmovno | Cmovb | Cmovae | Cmove | Cmovne | Cmovbe | Cmova | Cmovs | Cmovns
+        | Cmovp | Cmovnp | Cmovl | Cmovge | Cmovle | Cmovg => h_cmovcc,
+        Cbw | Cwde | Cdqe => h_cbw,
+        Cwd | Cdq | Cqo => h_cwd,
+        Lahf => h_lahf,
+        Sahf => h_sahf,
+        Clc => h_clc,
+        Stc => h_stc,
+        Cmc => h_cmc,
+        Cld => h_cld,
+        Std => h_std,
+        Nop | Pause | Prefetch | Prefetchnta | Prefetcht0 | Prefetcht1 | Prefetcht2 | Prefetchw
+        | Lfence | Sfence | Mfence | Clflush => h_nop,
+        Xlatb => h_xlat,
+        Salc => h_salc,
+        _ => return None,
+    })
+}
+
+fn h_nop(_c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    Ok(())
+}
+
+fn h_mov_rr(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let s = &i.op[1];
+    let v = c.get_reg(s.reg, s.hi, s.size);
+    let d = &i.op[0];
+    c.put_reg(d.reg, d.hi, d.size, v);
+    Ok(())
+}
+
+fn h_mov(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let v = c.read_op(b, i, 1)?;
+    c.write_op(b, i, 0, v)
+}
+
+fn h_movzx(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let v = c.read_op(b, i, 1)?;
+    c.write_op(b, i, 0, v)
+}
+
+fn h_movsx(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let v = c.read_op(b, i, 1)?;
+    let v = sign_extend(v, i.op[1].size);
+    c.write_op(b, i, 0, v)
+}
+
+fn h_lea(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let ea = c.ea(i);
+    c.write_op(b, i, 0, ea)
+}
+
+/// Perform a two-operand ALU operation and record its flags.
+#[inline]
+pub fn alu(c: &mut Cpu, m: Mnemonic, size: u8, a: u64, b: u64) -> u64 {
+    let mask = size_mask(size);
+    let a = a & mask;
+    let b = b & mask;
+    let f = &mut c.s.flags;
+    match m {
+        Mnemonic::Add => {
+            let r = a.wrapping_add(b) & mask;
+            f.set_lazy(FlagOp::Add, size, a, b, r);
+            r
+        }
+        Mnemonic::Adc => {
+            let cin = f.cf();
+            let r = a.wrapping_add(b).wrapping_add(cin as u64) & mask;
+            f.set_carry_op(FlagOp::Adc, size, a, b, cin, r);
+            r
+        }
+        Mnemonic::Sub | Mnemonic::Cmp => {
+            let r = a.wrapping_sub(b) & mask;
+            f.set_lazy(FlagOp::Sub, size, a, b, r);
+            r
+        }
+        Mnemonic::Sbb => {
+            let cin = f.cf();
+            let r = a.wrapping_sub(b).wrapping_sub(cin as u64) & mask;
+            f.set_carry_op(FlagOp::Sbb, size, a, b, cin, r);
+            r
+        }
+        Mnemonic::And | Mnemonic::Test => {
+            let r = a & b;
+            f.set_lazy(FlagOp::Logic, size, 0, 0, r);
+            r
+        }
+        Mnemonic::Or => {
+            let r = a | b;
+            f.set_lazy(FlagOp::Logic, size, 0, 0, r);
+            r
+        }
+        _ => {
+            let r = a ^ b;
+            f.set_lazy(FlagOp::Logic, size, 0, 0, r);
+            r
+        }
+    }
+}
+
+#[inline]
+fn alu_rmw(c: &mut Cpu, b: &mut dyn Bus, i: &Insn, m: Mnemonic) -> Result<()> {
+    let size = i.op[0].size;
+    let y = c.read_op(b, i, 1)?;
+    if i.op[0].kind == OpKind::Reg {
+        let d = &i.op[0];
+        let x = c.get_reg(d.reg, d.hi, size);
+        let r = alu(c, m, size, x, y);
+        c.put_reg(d.reg, d.hi, size, r);
+        return Ok(());
+    }
+    let ea = c.ea(i);
+    let seg = i.mem.seg as usize;
+    let x = c.read_mem(b, seg, ea, size)?;
+    // Check the write before the flags change so a fault leaves no trace.
+    c.probe_write(seg, ea, size)?;
+    let r = alu(c, m, size, x, y);
+    c.write_mem(b, seg, ea, size, r)
+}
+
+macro_rules! alu_handler {
+    ($name:ident, $m:ident) => {
+        fn $name(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+            alu_rmw(c, b, i, Mnemonic::$m)
+        }
+    };
+}
+alu_handler!(h_add, Add);
+alu_handler!(h_or, Or);
+alu_handler!(h_adc, Adc);
+alu_handler!(h_sbb, Sbb);
+alu_handler!(h_and, And);
+alu_handler!(h_sub, Sub);
+alu_handler!(h_xor, Xor);
+
+fn h_cmp(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let x = c.read_op(b, i, 0)?;
+    let y = c.read_op(b, i, 1)?;
+    alu(c, Mnemonic::Cmp, i.op[0].size, x, y);
+    Ok(())
+}
+
+fn h_test(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let x = c.read_op(b, i, 0)?;
+    let y = c.read_op(b, i, 1)?;
+    alu(c, Mnemonic::Test, i.op[0].size, x, y);
+    Ok(())
+}
+
+fn h_inc(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let size = i.op[0].size;
+    let x = c.read_op(b, i, 0)?;
+    let r = x.wrapping_add(1) & size_mask(size);
+    if i.op[0].kind == OpKind::Mem {
+        let ea = c.ea(i);
+        c.probe_write(i.mem.seg as usize, ea, size)?;
+    }
+    c.s.flags.set_incdec(FlagOp::Inc, size, x, r);
+    c.write_op(b, i, 0, r)
+}
+
+fn h_dec(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let size = i.op[0].size;
+    let x = c.read_op(b, i, 0)?;
+    let r = x.wrapping_sub(1) & size_mask(size);
+    if i.op[0].kind == OpKind::Mem {
+        let ea = c.ea(i);
+        c.probe_write(i.mem.seg as usize, ea, size)?;
+    }
+    c.s.flags.set_incdec(FlagOp::Dec, size, x, r);
+    c.write_op(b, i, 0, r)
+}
+
+fn h_neg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let size = i.op[0].size;
+    let x = c.read_op(b, i, 0)?;
+    let r = x.wrapping_neg() & size_mask(size);
+    if i.op[0].kind == OpKind::Mem {
+        let ea = c.ea(i);
+        c.probe_write(i.mem.seg as usize, ea, size)?;
+    }
+    c.s.flags.set_lazy(FlagOp::Neg, size, 0, x, r);
+    c.write_op(b, i, 0, r)
+}
+
+fn h_not(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let x = c.read_op(b, i, 0)?;
+    c.write_op(b, i, 0, !x & size_mask(i.op[0].size))
+}
+
+fn h_xchg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let x = c.read_op(b, i, 0)?;
+    let y = c.read_op(b, i, 1)?;
+    // Memory operand first, so a faulting write leaves registers untouched.
+    if i.op[1].kind == OpKind::Mem {
+        c.write_op(b, i, 1, x)?;
+        c.write_op(b, i, 0, y)
+    } else {
+        c.write_op(b, i, 0, y)?;
+        c.write_op(b, i, 1, x)
+    }
+}
+
+fn h_xadd(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let size = i.op[0].size;
+    let x = c.read_op(b, i, 0)?;
+    let y = c.read_op(b, i, 1)?;
+    if i.op[0].kind == OpKind::Mem {
+        let ea = c.ea(i);
+        c.probe_write(i.mem.seg as usize, ea, size)?;
+    }
+    let r = alu(c, Mnemonic::Add, size, x, y);
+    c.write_op(b, i, 1, x)?;
+    c.write_op(b, i, 0, r)
+}
+
+fn h_cmpxchg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let size = i.op[0].size;
+    let dest = c.read_op(b, i, 0)?;
+    let acc = c.get_reg(EAX as u8, false, size);
+    if i.op[0].kind == OpKind::Mem {
+        let ea = c.ea(i);
+        c.probe_write(i.mem.seg as usize, ea, size)?;
+    }
+    alu(c, Mnemonic::Cmp, size, acc, dest);
+    if acc == dest {
+        let src = c.read_op(b, i, 1)?;
+        c.write_op(b, i, 0, src)
+    } else {
+        // The processor always writes the destination (with its old value).
+        c.write_op(b, i, 0, dest)?;
+        c.put_reg(EAX as u8, false, size, dest);
+        Ok(())
+    }
+}
+
+fn h_cmpxchg8b(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    if i.op[0].kind != OpKind::Mem {
+        return Err(Exception::ud());
+    }
+    let wide = i.op[0].size == 16;
+    let half = if wide { 8 } else { 4 };
+    let ea = c.ea(i);
+    let seg = i.mem.seg as usize;
+    if wide && ea & 15 != 0 {
+        return Err(Exception::gp0());
+    }
+    let lo = c.read_mem(b, seg, ea, half)?;
+    let hi = c.read_mem(b, seg, ea.wrapping_add(half as u64), half)?;
+    c.probe_write(seg, ea, half)?;
+    c.probe_write(seg, ea.wrapping_add(half as u64), half)?;
+    let m = size_mask(half);
+    let eax = c.s.gpr[EAX] & m;
+    let edx = c.s.gpr[EDX] & m;
+    let zf = lo == eax && hi == edx;
+    if zf {
+        let nlo = c.s.gpr[EBX] & m;
+        let nhi = c.s.gpr[ECX] & m;
+        c.write_mem(b, seg, ea, half, nlo)?;
+        c.write_mem(b, seg, ea.wrapping_add(half as u64), half, nhi)?;
+    } else {
+        c.write_mem(b, seg, ea, half, lo)?;
+        c.write_mem(b, seg, ea.wrapping_add(half as u64), half, hi)?;
+        c.put_reg(EAX as u8, false, half, lo);
+        c.put_reg(EDX as u8, false, half, hi);
+    }
+    c.s.flags.set_arith(FLAG_ZF, if zf { FLAG_ZF } else { 0 });
+    Ok(())
+}
+
+fn h_bswap(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let o = &i.op[0];
+    let v = c.get_reg(o.reg, false, o.size);
+    let r = match o.size {
+        // BSWAP of a 16-bit register is undefined; real CPUs clear it.
+        2 => 0,
+        4 => (v as u32).swap_bytes() as u64,
+        _ => v.swap_bytes(),
+    };
+    c.put_reg(o.reg, false, o.size, r);
+    Ok(())
+}
+
+fn h_setcc(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let v = c.s.flags.cond(i.cc) as u64;
+    c.write_op(b, i, 0, v)
+}
+
+fn h_cmovcc(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    // The source is read (and may fault) whatever the condition.
+    let v = c.read_op(b, i, 1)?;
+    if c.s.flags.cond(i.cc) {
+        c.write_op(b, i, 0, v)
+    } else if i.op[0].size == 4 {
+        // A 32-bit destination is zero-extended even when not moved (64-bit mode).
+        let cur = c.read_op(b, i, 0)?;
+        c.write_op(b, i, 0, cur)
+    } else {
+        Ok(())
+    }
+}
+
+fn h_cbw(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let half = i.osize / 2;
+    let v = sign_extend(c.s.gpr[EAX] & size_mask(half), half);
+    c.put_reg(EAX as u8, false, i.osize, v);
+    Ok(())
+}
+
+fn h_cwd(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let s = i.osize;
+    let neg = c.s.gpr[EAX] & crate::flags::sign_bit(s) != 0;
+    c.put_reg(EDX as u8, false, s, if neg { u64::MAX } else { 0 });
+    Ok(())
+}
+
+const LAHF_MASK: u64 = FLAG_SF | FLAG_ZF | FLAG_AF | FLAG_PF | FLAG_CF;
+
+fn h_lahf(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    let f = (c.s.flags.get() & 0xff) | 2;
+    c.put_reg(EAX as u8, true, 1, f);
+    Ok(())
+}
+
+fn h_sahf(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    let ah = (c.s.gpr[EAX] >> 8) & 0xff;
+    c.s.flags.set_arith(LAHF_MASK, ah);
+    Ok(())
+}
+
+fn h_clc(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    c.s.flags.set_arith(FLAG_CF, 0);
+    Ok(())
+}
+fn h_stc(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    c.s.flags.set_arith(FLAG_CF, FLAG_CF);
+    Ok(())
+}
+fn h_cmc(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    let cf = c.s.flags.cf();
+    c.s.flags.set_arith(FLAG_CF, if cf { 0 } else { FLAG_CF });
+    Ok(())
+}
+fn h_cld(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    c.s.flags.set_bit(FLAG_DF, false);
+    Ok(())
+}
+fn h_std(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    c.s.flags.set_bit(FLAG_DF, true);
+    Ok(())
+}
+
+fn h_xlat(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let off = c.s.gpr[EBX].wrapping_add(c.s.gpr[EAX] & 0xff) & size_mask(i.asize);
+    let v = c.read_mem(b, i.mem.seg as usize, off, 1)?;
+    c.put_reg(EAX as u8, false, 1, v);
+    Ok(())
+}
+
+fn h_salc(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    let v = if c.s.flags.cf() { 0xff } else { 0 };
+    c.put_reg(EAX as u8, false, 1, v);
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Instruction semantics. `handler_for` maps a decoded instruction to its
+//! handler once, at block-formation time; the helpers here read and write
+//! the pre-extracted operands.
+
+use crate::bus::Bus;
+use crate::cpu::Cpu;
+use crate::exception::{Exception, Result};
+use crate::flags::size_mask;
+use crate::insn::*;
+use iced_x86::{Code, Instruction, Mnemonic};
+
+pub mod alu;
+pub mod bcd;
+pub mod bits;
+pub mod control;
+pub mod desc;
+pub mod farxfer;
+pub mod interrupt;
+pub mod io;
+pub mod muldiv;
+pub mod segload;
+pub mod shift;
+pub mod stack;
+pub mod string;
+pub mod system;
+pub mod task;
+
+impl Cpu {
+    /// Effective address (offset within the segment) of the memory operand.
+    #[inline]
+    pub fn ea(&self, i: &Insn) -> u64 {
+        let m = &i.mem;
+        let mut a = m.disp;
+        if m.base != NO_REG {
+            a = a.wrapping_add(if m.base == RIP_REL {
+                self.next_rip
+            } else {
+                self.s.gpr[m.base as usize]
+            });
+        }
+        if m.index != NO_REG {
+            a = a.wrapping_add(self.s.gpr[m.index as usize].wrapping_mul(m.scale as u64));
+        }
+        a & size_mask(i.asize)
+    }
+
+    #[inline]
+    pub fn get_reg(&self, reg: u8, hi: bool, size: u8) -> u64 {
+        let v = self.s.gpr[reg as usize];
+        if hi {
+            (v >> 8) & 0xff
+        } else {
+            v & size_mask(size)
+        }
+    }
+
+    /// Write a sized register with the x86 merge rules (32-bit writes zero-extend).
+    #[inline]
+    pub fn put_reg(&mut self, reg: u8, hi: bool, size: u8, v: u64) {
+        let r = &mut self.s.gpr[reg as usize];
+        *r = match (size, hi) {
+            (1, true) => (*r & !0xff00) | ((v & 0xff) << 8),
+            (1, false) => (*r & !0xff) | (v & 0xff),
+            (2, _) => (*r & !0xffff) | (v & 0xffff),
+            (4, _) => v & 0xffff_ffff,
+            _ => v,
+        };
+    }
+
+    /// Read operand `n` (register, memory or immediate).
+    #[inline]
+    pub fn read_op(&mut self, bus: &mut dyn Bus, i: &Insn, n: usize) -> Result<u64> {
+        let o = &i.op[n];
+        match o.kind {
+            OpKind::Reg => Ok(self.get_reg(o.reg, o.hi, o.size)),
+            OpKind::Mem => {
+                let ea = self.ea(i);
+                self.read_mem(bus, i.mem.seg as usize, ea, o.size)
+            }
+            OpKind::Imm => Ok(if n == 0 || i.op[0].kind != OpKind::Imm {
+                i.imm
+            } else {
+                i.imm2
+            } & size_mask(o.size)),
+            OpKind::Seg => Ok(self.s.seg[o.reg as usize].selector as u64),
+            _ => Ok(0),
+        }
+    }
+
+    #[inline]
+    pub fn write_op(&mut self, bus: &mut dyn Bus, i: &Insn, n: usize, v: u64) -> Result<()> {
+        let o = &i.op[n];
+        match o.kind {
+            OpKind::Reg => {
+                self.put_reg(o.reg, o.hi, o.size, v);
+                Ok(())
+            }
+            OpKind::Mem => {
+                let ea = self.ea(i);
+                self.write_mem(bus, i.mem.seg as usize, ea, o.size, v)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Log an unimplemented instruction once and raise #UD.
+    pub fn unimplemented(&mut self, i: &Insn) -> Result<()> {
+        self.warn_once(format!(
+            "unimplemented instruction {:?} ({}), raising #UD",
+            i.inst.code(),
+            i.inst
+        ));
+        Err(Exception::ud())
+    }
+}
+
+fn h_unimplemented(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Insn) -> Result<()> {
+    cpu.unimplemented(i)
+}
+
+fn h_invalid(_cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Insn) -> Result<()> {
+    Err(Exception::ud())
+}
+
+/// Instructions that do not transfer control but must end the block
+/// because they change how later code decodes or runs, or talk to devices.
+pub fn ends_block(inst: &Instruction) -> bool {
+    use Mnemonic::*;
+    match inst.mnemonic() {
+        Mov => {
+            // MOV to CRn/DRn or to SS (interrupt shadow) / other segment registers.
+            let r = inst.op0_register();
+            r.is_cr() || r.is_dr() || r.is_segment_register()
+        }
+        Pop => inst.op0_register().is_segment_register(),
+        Hlt | Lmsw | Clts | Lgdt | Lidt | Lldt | Ltr | Invlpg | Wrmsr | Popf | Popfd | Popfq
+        | Sti | Cli | In | Out | Insb | Insw | Insd | Outsb | Outsw | Outsd | Cpuid | Rsm
+        | Invd | Wbinvd | Lds | Les | Lfs | Lgs | Lss | Sysenter | Sysexit | Syscall | Sysret
+        | Swapgs | Xsetbv | Fxrstor | Fxrstor64 | Xrstor | Xrstor64 => true,
+        _ => false,
+    }
+}
+
+/// The handler that executes `inst`.
+pub fn handler_for(inst: &Instruction) -> Handler {
+    use Mnemonic::*;
+    if inst.is_invalid() {
+        return h_invalid;
+    }
+    if inst.code() == Code::INVALID {
+        return h_invalid;
+    }
+    let m = inst.mnemonic();
+    alu::handler(m, inst)
+        .or_else(|| shift::handler(m, inst))
+        .or_else(|| muldiv::handler(m, inst))
+        .or_else(|| bcd::handler(m, inst))
+        .or_else(|| bits::handler(m, inst))
+        .or_else(|| string::handler(m, inst))
+        .or_else(|| stack::handler(m, inst))
+        .or_else(|| control::handler(m, inst))
+        .or_else(|| farxfer::handler(m, inst))
+        .or_else(|| interrupt::handler(m, inst))
+        .or_else(|| segload::handler(m, inst))
+        .or_else(|| io::handler(m, inst))
+        .or_else(|| system::handler(m, inst))
+        .unwrap_or(match m {
+            Ud0 | Ud1 | Ud2 => h_invalid,
+            _ => h_unimplemented,
+        })
+}

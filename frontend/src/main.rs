@@ -1,0 +1,139 @@
+//! The `leap` command: builds a machine from the command line and runs it
+//! headless. Exit status: the guest's isa-debug-exit status when it uses
+//! port 0xF4; 0 when it halts for good; 2 for bad input; 124 when a time or
+//! instruction limit ends the run; 125 when the guest's CPU shuts down.
+
+use clap::Parser;
+use leap_machine::{Boot, Config, Machine, RunOutcome};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "leap", version, about = "Leap: a full-system x86 PC emulator")]
+struct Args {
+    /// Guest RAM in MiB (a suffix M or G is accepted).
+    #[arg(short = 'm', long = "memory", default_value = "128", value_parser = parse_mem)]
+    memory: u64,
+    /// Multiboot ELF kernel to boot directly.
+    #[arg(long, conflicts_with = "bios")]
+    kernel: Option<PathBuf>,
+    /// Kernel command line (multiboot).
+    #[arg(long, default_value = "", requires = "kernel")]
+    append: String,
+    /// Raw BIOS ROM image (a multiple of 64 KiB) run from the reset vector.
+    #[arg(long)]
+    bios: Option<PathBuf>,
+    /// End the run after this many seconds of host time.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// End the run after this many guest instructions.
+    #[arg(long, value_name = "N")]
+    max_insns: Option<u64>,
+    /// Print every executed instruction (with registers) to stderr.
+    #[arg(long)]
+    trace: bool,
+    /// Print the number of guest instructions retired when the run ends.
+    #[arg(long)]
+    stats: bool,
+}
+
+fn parse_mem(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.as_bytes().last() {
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 1024),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 1),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("'{s}' is not a memory size in MiB"))
+}
+
+fn read_file(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
+}
+
+fn build_config(a: &Args) -> Result<Config, String> {
+    let boot = if let Some(k) = &a.kernel {
+        let image = read_file(k, "--kernel")?;
+        // Loader errors are prefixed with the file they concern.
+        Boot::Multiboot {
+            image,
+            cmdline: a.append.clone(),
+        }
+    } else if let Some(b) = &a.bios {
+        Boot::Rom {
+            image: read_file(b, "--bios")?,
+        }
+    } else {
+        return Err("nothing to boot: give --kernel FILE or --bios FILE".into());
+    };
+    let timeout = match a.timeout {
+        Some(t) if !(t > 0.0 && t.is_finite()) => {
+            return Err(format!(
+                "--timeout: '{t}' is not a positive number of seconds"
+            ))
+        }
+        Some(t) => Some(Duration::from_secs_f64(t)),
+        None => None,
+    };
+    Ok(Config {
+        ram_bytes: a.memory << 20,
+        boot,
+        max_insns: a.max_insns,
+        timeout,
+        trace: a.trace,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cfg = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("leap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let image_name = args
+        .kernel
+        .as_ref()
+        .or(args.bios.as_ref())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut m = match Machine::new(cfg, Box::new(std::io::stdout())) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("leap: {image_name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = m.run();
+    if args.stats {
+        eprintln!("leap: {} guest instructions retired", m.cpu.icount);
+    }
+    let code = match outcome {
+        RunOutcome::DebugExit(st) => st as u8,
+        RunOutcome::HaltedForever => {
+            eprintln!("leap: guest halted with interrupts disabled; stopping");
+            0
+        }
+        RunOutcome::Shutdown(msg) => {
+            eprintln!("leap: guest CPU shut down: {msg}");
+            125
+        }
+        RunOutcome::InstructionLimit => {
+            eprintln!(
+                "leap: instruction limit reached after {} instructions",
+                m.cpu.icount
+            );
+            124
+        }
+        RunOutcome::Timeout => {
+            eprintln!("leap: timeout after {} guest instructions", m.cpu.icount);
+            124
+        }
+    };
+    drop(m);
+    ExitCode::from(code)
+}

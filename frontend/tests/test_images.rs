@@ -1,0 +1,184 @@
+//! Boots every guest program in test-images/ (built from source with the
+//! host's gcc/binutils) and checks its port 0xE9 report and exit status.
+//! Where qemu-system-i386 is installed, the same images run there too and
+//! both emulators must print the same thing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Build all images once per test binary.
+fn images() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-images");
+        let st = Command::new("bash")
+            .arg(repo().join("test-images/build.sh"))
+            .arg(&out)
+            .args(IMAGES)
+            .status()
+            .expect("run test-images/build.sh");
+        assert!(st.success(), "test-images/build.sh failed");
+        out
+    })
+}
+
+/// Every image the tests boot.
+const IMAGES: &[&str] = &["hello", "pm_exceptions", "pm_strict", "paging", "vm86"];
+
+struct Run {
+    stdout: String,
+    stderr: String,
+    code: Option<i32>,
+}
+
+fn boot_args(name: &str) -> Vec<String> {
+    let dir = images();
+    if name == "realmode_rom" {
+        vec!["--bios".into(), dir.join("realmode_rom.bin").display().to_string()]
+    } else {
+        vec!["--kernel".into(), dir.join(format!("{name}.elf")).display().to_string()]
+    }
+}
+
+fn leap(name: &str) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_leap"))
+        .args(boot_args(name))
+        .args(["--timeout", "120"])
+        .output()
+        .expect("run leap");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code(),
+    }
+}
+
+fn check_image(name: &str) {
+    let r = leap(name);
+    let failures: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        failures.is_empty(),
+        "{name} reported failures:\n{}\nstderr:\n{}",
+        failures.join("\n"),
+        r.stderr
+    );
+    assert!(
+        r.stdout.lines().any(|l| l == format!("PASS {name}")),
+        "{name} did not report PASS; output:\n{}\nstderr:\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(r.code, Some(1), "{name}: exit status (guest wrote 0 to port 0xF4)");
+    let expected = repo().join(format!("test-images/expected/{name}.txt"));
+    if let Ok(want) = std::fs::read_to_string(&expected) {
+        assert_eq!(r.stdout, want, "{name}: output differs from {}", expected.display());
+    }
+}
+
+fn qemu_available() -> bool {
+    Command::new("qemu-system-i386")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn check_against_qemu(name: &str) {
+    if !qemu_available() {
+        eprintln!("qemu-system-i386 not installed: skipping the QEMU comparison for {name}");
+        return;
+    }
+    let q = Command::new("bash")
+        .arg(repo().join("test-images/run-qemu.sh"))
+        .arg(images())
+        .arg(name)
+        .output()
+        .expect("run QEMU");
+    let qout = String::from_utf8_lossy(&q.stdout).into_owned();
+    let l = leap(name);
+    // Compare the checks, not informational lines (the memory map and sizes
+    // a loader reports legitimately differ between the two).
+    let checks = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("ok ") || l.starts_with("FAIL") || l.starts_with("PASS"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        checks(&l.stdout),
+        checks(&qout),
+        "{name}: Leap and QEMU print different results"
+    );
+    assert_eq!(l.code, q.status.code(), "{name}: Leap and QEMU exit differently");
+}
+
+macro_rules! image_tests {
+    ($($name:ident),* $(,)?) => {
+        mod leap_runs {
+            $( #[test] fn $name() { super::check_image(stringify!($name)); } )*
+        }
+    };
+}
+
+macro_rules! qemu_tests {
+    ($($name:ident),* $(,)?) => {
+        mod same_as_qemu {
+            $( #[test] fn $name() { super::check_against_qemu(stringify!($name)); } )*
+        }
+    };
+}
+
+image_tests!(hello, pm_exceptions, pm_strict, paging, vm86);
+// pm_strict checks segment limits, #AC and LOCK rules that QEMU's TCG does
+// not enforce, so it has no QEMU twin.
+qemu_tests!(hello, pm_exceptions, paging, vm86);
+
+#[test]
+fn bad_input_gives_a_one_line_error() {
+    let bin = env!("CARGO_BIN_EXE_leap");
+    let missing = Command::new(bin).args(["--kernel", "/nonexistent/k.elf"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("/nonexistent/k.elf") && err.lines().count() == 1, "{err}");
+
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("not-an-elf.bin");
+    std::fs::write(&tmp, b"this is not a kernel").unwrap();
+    let r = Command::new(bin).arg("--kernel").arg(&tmp).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("not-an-elf.bin") && err.contains("multiboot"), "{err}");
+
+    let r = Command::new(bin).arg("--bogus-flag").output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+
+    let r = Command::new(bin).arg("--bios").arg(&tmp).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("64 KiB"));
+}
+
+#[test]
+fn instruction_limit_and_timeout_end_a_spinning_guest() {
+    // A ROM whose reset vector jumps to itself forever.
+    let mut rom = vec![0xffu8; 0x10000];
+    rom[0xfff0] = 0xeb;
+    rom[0xfff1] = 0xfe;
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spin.rom");
+    std::fs::write(&tmp, &rom).unwrap();
+    let bin = env!("CARGO_BIN_EXE_leap");
+    let r = Command::new(bin)
+        .arg("--bios")
+        .arg(&tmp)
+        .args(["--max-insns", "1000", "--stats"])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(124));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("1000 guest instructions"));
+    let r = Command::new(bin).arg("--bios").arg(&tmp).args(["--timeout", "0.5"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(124));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("timeout"));
+}

@@ -1,0 +1,145 @@
+#!/bin/bash
+# Build every Leap test image from source.
+#
+#   test-images/build.sh OUTDIR [NAME...]
+#
+# With NAMEs (e.g. "hello realmode_rom") only those images are built.
+# Needs only the host gcc and binutils (gcc -m32 works without gcc-multilib
+# because the images are freestanding and include no system headers).
+# Environment: CC, LD, OBJCOPY override the tools; BENCH_ITERS sets the
+# iteration count of bench.elf / bench_straddle.elf.
+set -euo pipefail
+
+if [ $# -lt 1 ]; then
+    echo "usage: $0 OUTDIR [NAME...]" >&2
+    exit 2
+fi
+OUT=$1
+shift
+ONLY=("$@")
+want() {  # is image $1 selected?
+    [ ${#ONLY[@]} -eq 0 ] && return 0
+    local n
+    for n in "${ONLY[@]}"; do [ "$n" = "$1" ] && return 0; done
+    return 1
+}
+SRC=$(cd "$(dirname "$0")" && pwd)
+CC=${CC:-gcc}
+LD=${LD:-ld}
+OBJCOPY=${OBJCOPY:-objcopy}
+BENCH_ITERS=${BENCH_ITERS:-1000}
+
+for tool in "$CC" "$LD" "$OBJCOPY"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "build.sh: '$tool' not found; install gcc and binutils (apt-get install gcc binutils)" >&2
+        exit 1
+    fi
+done
+
+mkdir -p "$OUT/obj"
+OUT=$(cd "$OUT" && pwd)
+OBJ=$OUT/obj
+
+# -mgeneral-regs-only: no x87/MMX/SSE code from the compiler (the kernels
+# never enable SSE, and the emulator tests should not depend on it).
+CFLAGS=(-m32 -march=i686 -mgeneral-regs-only -ffreestanding -nostdlib -fno-pic -fno-pie
+        -fno-stack-protector -fno-asynchronous-unwind-tables -fno-builtin
+        -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration
+        -I "$SRC/common" -DBENCH_ITERS="$BENCH_ITERS")
+ASFLAGS=(-m32 -fno-pic -fno-pie -I "$SRC/common")
+LDFLAGS=(-m elf_i386 -nostdlib -static --build-id=none -z max-page-size=0x1000 -z noexecstack)
+if "$LD" --help 2>/dev/null | grep -q -- --no-warn-rwx-segments; then
+    LDFLAGS+=(--no-warn-rwx-segments)
+fi
+
+# Make sure the compiler can target i386 at all before producing confusing errors.
+if ! echo 'int x;' | "$CC" -m32 -ffreestanding -x c -c -o "$OBJ/probe.o" - 2>/dev/null; then
+    echo "build.sh: '$CC -m32 -c' does not work; a gcc with x86 (i386) support is required" >&2
+    exit 1
+fi
+
+compile() {  # compile SOURCE OBJECT [extra flags...]
+    local src=$1 obj=$2
+    shift 2
+    case $src in
+        *.c) "$CC" "${CFLAGS[@]}" "$@" -c "$src" -o "$obj" ;;
+        *.S) "$CC" "${ASFLAGS[@]}" "$@" -c "$src" -o "$obj" ;;
+        *) echo "build.sh: don't know how to build $src" >&2; exit 1 ;;
+    esac
+}
+
+# The shared runtime, compiled once.
+compile "$SRC/common/start.S" "$OBJ/start.o"
+compile "$SRC/common/runtime.c" "$OBJ/runtime.o"
+
+# Check that the multiboot header (magic 0x1BADB002) sits in the first 8 KiB.
+check_multiboot() {
+    local words
+    words=$(od -A n -t x4 -v -N 8192 "$1")   # (no pipe into grep -q: pipefail + SIGPIPE)
+    if ! grep -qw 1badb002 <<<"$words"; then
+        echo "build.sh: multiboot header not within the first 8 KiB of $1" >&2
+        exit 1
+    fi
+}
+
+# kernel NAME SOURCES... [-- extra link flags]
+kernel() {
+    local name=$1
+    shift
+    want "$name" || return 0
+    local objs=("$OBJ/start.o" "$OBJ/runtime.o") ldextra=() cextra=()
+    while [ $# -gt 0 ]; do
+        case $1 in
+            -D*) cextra+=("$1") ;;
+            --defsym=*) ldextra+=("$1") ;;
+            *)
+                local base
+                base=$(basename "$1")
+                local o="$OBJ/${name}__${base%.*}.o"
+                compile "$SRC/$1" "$o" ${cextra[@]+"${cextra[@]}"}
+                objs+=("$o")
+                ;;
+        esac
+        shift
+    done
+    # (--defsym must come before -T for DEFINED() in the script to see it)
+    "$LD" "${LDFLAGS[@]}" ${ldextra[@]+"${ldextra[@]}"} -T "$SRC/common/link.ld" \
+        -o "$OUT/$name.elf" "${objs[@]}"
+    check_multiboot "$OUT/$name.elf"
+    echo "built $OUT/$name.elf"
+}
+
+kernel hello hello.c
+kernel pm_exceptions pm_exceptions.c pm_exceptions_asm.S
+kernel pm_strict pm_strict.c pm_strict_asm.S
+kernel paging paging.c paging_asm.S
+kernel vm86 vm86.c vm86_code.S
+kernel task_switch task_switch.c task_switch_asm.S
+kernel smc smc.c smc_asm.S
+kernel bench bench.c
+
+# bench_straddle: the same benchmark with its hot loop function moved into
+# the .benchhot section, which link.ld places so that a 4 KiB page boundary
+# falls in the middle of it.  Compile first to learn the function's size.
+if want bench_straddle; then
+compile "$SRC/bench.c" "$OBJ/bench_straddle_probe.o" -DBENCH_STRADDLE
+hot_hex=$(LC_ALL=C objdump -h "$OBJ/bench_straddle_probe.o" | awk '$2 == ".benchhot" { print $3 }')
+if [ -z "$hot_hex" ] || [ $((16#$hot_hex)) -lt 16 ]; then
+    echo "build.sh: could not find the .benchhot section in bench.c" >&2
+    exit 1
+fi
+kernel bench_straddle -DBENCH_STRADDLE bench.c --defsym=HOT_SPLIT=$((16#$hot_hex / 2 & ~15))
+fi
+
+# The real-mode ROM: a raw 64 KiB image for 0xF0000-0xFFFFF.
+want realmode_rom || exit 0
+compile "$SRC/realmode_rom.S" "$OBJ/realmode_rom.o"
+"$LD" -m elf_i386 -nostdlib -static --build-id=none -T "$SRC/rom.ld" \
+    -o "$OBJ/realmode_rom.elf" "$OBJ/realmode_rom.o"
+"$OBJCOPY" -O binary "$OBJ/realmode_rom.elf" "$OUT/realmode_rom.bin"
+size=$(wc -c < "$OUT/realmode_rom.bin")
+if [ "$size" -ne 65536 ]; then
+    echo "build.sh: realmode_rom.bin is $size bytes, expected 65536" >&2
+    exit 1
+fi
+echo "built $OUT/realmode_rom.bin"
