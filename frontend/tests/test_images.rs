@@ -8,7 +8,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Build all images once per test binary.
@@ -39,9 +42,15 @@ struct Run {
 fn boot_args(name: &str) -> Vec<String> {
     let dir = images();
     if name == "realmode_rom" {
-        vec!["--bios".into(), dir.join("realmode_rom.bin").display().to_string()]
+        vec![
+            "--bios".into(),
+            dir.join("realmode_rom.bin").display().to_string(),
+        ]
     } else {
-        vec!["--kernel".into(), dir.join(format!("{name}.elf")).display().to_string()]
+        vec![
+            "--kernel".into(),
+            dir.join(format!("{name}.elf")).display().to_string(),
+        ]
     }
 }
 
@@ -73,10 +82,19 @@ fn check_image(name: &str) {
         r.stdout,
         r.stderr
     );
-    assert_eq!(r.code, Some(1), "{name}: exit status (guest wrote 0 to port 0xF4)");
+    assert_eq!(
+        r.code,
+        Some(1),
+        "{name}: exit status (guest wrote 0 to port 0xF4)"
+    );
     let expected = repo().join(format!("test-images/expected/{name}.txt"));
     if let Ok(want) = std::fs::read_to_string(&expected) {
-        assert_eq!(r.stdout, want, "{name}: output differs from {}", expected.display());
+        assert_eq!(
+            r.stdout,
+            want,
+            "{name}: output differs from {}",
+            expected.display()
+        );
     }
 }
 
@@ -114,7 +132,11 @@ fn check_against_qemu(name: &str) {
         checks(&qout),
         "{name}: Leap and QEMU print different results"
     );
-    assert_eq!(l.code, q.status.code(), "{name}: Leap and QEMU exit differently");
+    assert_eq!(
+        l.code,
+        q.status.code(),
+        "{name}: Leap and QEMU exit differently"
+    );
 }
 
 macro_rules! image_tests {
@@ -141,17 +163,30 @@ qemu_tests!(hello, pm_exceptions, paging, vm86);
 #[test]
 fn bad_input_gives_a_one_line_error() {
     let bin = env!("CARGO_BIN_EXE_leap");
-    let missing = Command::new(bin).args(["--kernel", "/nonexistent/k.elf"]).output().unwrap();
+    let missing = Command::new(bin)
+        .args(["--kernel", "/nonexistent/k.elf"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     let err = String::from_utf8_lossy(&missing.stderr);
-    assert!(err.contains("/nonexistent/k.elf") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/k.elf") && err.lines().count() == 1,
+        "{err}"
+    );
 
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("not-an-elf.bin");
     std::fs::write(&tmp, b"this is not a kernel").unwrap();
-    let r = Command::new(bin).arg("--kernel").arg(&tmp).output().unwrap();
+    let r = Command::new(bin)
+        .arg("--kernel")
+        .arg(&tmp)
+        .output()
+        .unwrap();
     assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(err.contains("not-an-elf.bin") && err.contains("multiboot"), "{err}");
+    assert!(
+        err.contains("not-an-elf.bin") && err.contains("multiboot"),
+        "{err}"
+    );
 
     let r = Command::new(bin).arg("--bogus-flag").output().unwrap();
     assert_eq!(r.status.code(), Some(2));
@@ -178,7 +213,12 @@ fn instruction_limit_and_timeout_end_a_spinning_guest() {
         .unwrap();
     assert_eq!(r.status.code(), Some(124));
     assert!(String::from_utf8_lossy(&r.stderr).contains("1000 guest instructions"));
-    let r = Command::new(bin).arg("--bios").arg(&tmp).args(["--timeout", "0.5"]).output().unwrap();
+    let r = Command::new(bin)
+        .arg("--bios")
+        .arg(&tmp)
+        .args(["--timeout", "0.5"])
+        .output()
+        .unwrap();
     assert_eq!(r.status.code(), Some(124));
     assert!(String::from_utf8_lossy(&r.stderr).contains("timeout"));
 }

@@ -8,9 +8,12 @@ per line).  The Rust side replays each case on Leap's CPU and compares.
 Generation is "online": every instruction is chosen knowing the real CPU
 state (taken from Unicorn after the previous instruction), so memory operands
 always land in the data region, the stack stays inside the stack region,
-DIV/IDIV never fault and branch outcomes are known in advance.  The finished
-stream is then run a second time from the initial state in one emu_start with
-a code hook; the two runs must agree, and that second run is what is written.
+DIV/IDIV never fault and branch outcomes are known in advance.  Each
+instruction is single-stepped (emu_start count=1) and the state read after
+emu_start returns is what is written.  The finished stream is then run again
+from the initial state, in one emu_start on a Unicorn instance without hooks;
+its final registers and memory must agree, or the case is dropped.  A
+reference model written from the Intel SDM checks the defined results.
 
 See README.md beside this file for the format and unicorn_deviations.md for the
 places where Unicorn is known to differ from the manuals.
@@ -27,7 +30,7 @@ import time
 from collections import Counter
 
 import iced_x86 as iced
-from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_16, UC_MODE_32, UC_HOOK_CODE
+from unicorn import Uc, UcError, UC_ARCH_X86, UC_MODE_16, UC_MODE_32
 from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 from unicorn import x86_const as X
 
@@ -1240,10 +1243,8 @@ class Gen:
         r = rng.random()
         if r < 0.3:
             cnt, form = 1, '1'
-            pre = None
         elif r < 0.65:
             cnt, form = self.count(s, wide=True), 'imm'
-            pre = None
         else:
             form = 'cl'
             if rng.random() < 0.7:
