@@ -21,8 +21,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         echo "setup: please install: ${need_apt[*]} (not root, cannot apt-get)" >&2
     fi
 fi
-if ! python3 -c 'import unicorn' 2>/dev/null; then
+if ! python3 -c "import unicorn, iced_x86" 2>/dev/null; then
     echo "setup: installing the unicorn Python package" >&2
-    python3 -m pip install -q unicorn 2>/dev/null \
-        || python3 -m pip install -q --break-system-packages unicorn
+    python3 -m pip install -q unicorn iced-x86 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages unicorn iced-x86
 fi

@@ -48,7 +48,8 @@ CFLAGS=(-m32 -march=i686 -mgeneral-regs-only -ffreestanding -nostdlib -fno-pic -
         -I "$SRC/common" -DBENCH_ITERS="$BENCH_ITERS")
 ASFLAGS=(-m32 -fno-pic -fno-pie -I "$SRC/common")
 LDFLAGS=(-m elf_i386 -nostdlib -static --build-id=none -z max-page-size=0x1000 -z noexecstack)
-if "$LD" --help 2>/dev/null | grep -q -- --no-warn-rwx-segments; then
+ld_help=$("$LD" --help 2>/dev/null || true)   # (not piped into grep -q: pipefail + SIGPIPE)
+if grep -q -- --no-warn-rwx-segments <<<"$ld_help"; then
     LDFLAGS+=(--no-warn-rwx-segments)
 fi
 
@@ -134,7 +135,7 @@ fi
 # The real-mode ROM: a raw 64 KiB image for 0xF0000-0xFFFFF.
 want realmode_rom || exit 0
 compile "$SRC/realmode_rom.S" "$OBJ/realmode_rom.o"
-"$LD" -m elf_i386 -nostdlib -static --build-id=none -T "$SRC/rom.ld" \
+"$LD" "${LDFLAGS[@]}" -T "$SRC/rom.ld" \
     -o "$OBJ/realmode_rom.elf" "$OBJ/realmode_rom.o"
 "$OBJCOPY" -O binary "$OBJ/realmode_rom.elf" "$OUT/realmode_rom.bin"
 size=$(wc -c < "$OUT/realmode_rom.bin")

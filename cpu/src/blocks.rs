@@ -303,7 +303,8 @@ pub fn build_insn(inst: &Instruction, code_size: u8, len: u8) -> Insn {
                         mem.base = base.number() as u8;
                         asize = base.size() as u8;
                     }
-                    if index != Register::None {
+                    // XLAT's AL "index" is implicit; its handler adds it.
+                    if index != Register::None && index.size() > 1 {
                         mem.index = index.number() as u8;
                         asize = index.size() as u8;
                     }

@@ -272,8 +272,14 @@ fn h_xadd(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         c.probe_write(i.mem.seg as usize, ea, size)?;
     }
     let r = alu(c, Mnemonic::Add, size, x, y);
-    c.write_op(b, i, 1, x)?;
-    c.write_op(b, i, 0, r)
+    if i.op[0].kind == OpKind::Mem {
+        // Store before the register changes: it may be part of the address.
+        c.write_op(b, i, 0, r)?;
+        c.write_op(b, i, 1, x)
+    } else {
+        c.write_op(b, i, 1, x)?;
+        c.write_op(b, i, 0, r)
+    }
 }
 
 fn h_cmpxchg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
