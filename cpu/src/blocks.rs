@@ -27,9 +27,26 @@ pub struct Block {
 }
 
 const FAST_SLOTS: usize = 4096;
+const JUMP_SLOTS: usize = 4096;
+
+/// A block found by linear address, valid while nothing that could change
+/// the mapping or the code has happened since (`epoch`).
+#[derive(Clone)]
+struct JumpEntry {
+    lin: u64,
+    meta: u64,
+    epoch: u64,
+    tlb_epoch: u64,
+    block: Rc<Block>,
+}
 
 #[derive(Default)]
 pub struct BlockCache {
+    /// Linear-address front cache: skips the fetch translation and the
+    /// physical lookup for blocks run again under the same mapping.
+    jump: Vec<Option<JumpEntry>>,
+    /// Bumped by TLB flushes and code invalidation; stale jump entries die.
+    pub epoch: u64,
     map: HashMap<u64, Rc<Block>>,
     fast: Vec<Option<(u64, Rc<Block>)>>,
     /// Physical page -> keys of blocks touching it.
@@ -50,7 +67,9 @@ impl BlockCache {
         self.map.clear();
         self.by_page.clear();
         self.fast = vec![None; FAST_SLOTS];
+        self.jump = vec![None; JUMP_SLOTS];
         self.generation += 1;
+        self.epoch += 1;
     }
 
     #[inline]
@@ -101,6 +120,7 @@ impl Cpu {
         }
         self.mem.set_range_flags(page, 4096, 0, PG_CODE);
         self.cache.generation += 1;
+        self.cache.epoch += 1;
         self.end_block = true;
     }
 
@@ -134,6 +154,38 @@ impl Cpu {
             return Err(Exception::gp0());
         }
         let lin = self.code_lin();
+        let meta = code_size as u64 | (self.s.cpl as u64) << 8;
+        let jslot = ((lin ^ (lin >> 12)) as usize) & (JUMP_SLOTS - 1);
+        if let Some(e) = &self.cache.jump[jslot] {
+            if e.lin == lin
+                && e.meta == meta
+                && e.epoch == self.cache.epoch
+                && e.tlb_epoch == self.tlb.epoch
+                && (self.mode64
+                    || self.s.rip + e.block.byte_len as u64 - 1 <= self.s.seg[CS].limit as u64)
+            {
+                return Ok(e.block.clone());
+            }
+        }
+        let b = self.fetch_block_slow(bus, lin, code_size)?;
+        if self.mem.is_ram(b.phys) {
+            self.cache.jump[jslot] = Some(JumpEntry {
+                lin,
+                meta,
+                epoch: self.cache.epoch,
+                tlb_epoch: self.tlb.epoch,
+                block: b.clone(),
+            });
+        }
+        Ok(b)
+    }
+
+    fn fetch_block_slow(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        code_size: u8,
+    ) -> Result<Rc<Block>> {
         let user = self.user_access();
         let phys = self.translate(lin, Access::Fetch, user)?;
         let key = key_of(phys, code_size);

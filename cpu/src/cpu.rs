@@ -49,6 +49,9 @@ pub struct Cpu {
     pub nmi_pending: bool,
     /// Set when an instruction retires with TF set at its start: #DB after it.
     pub(crate) pending_db: u64,
+    /// Something may have changed interrupt or stop state (device I/O, IF
+    /// set, run entry): poll the bus at the next block boundary.
+    pub poll: bool,
 }
 
 impl Cpu {
@@ -70,6 +73,7 @@ impl Cpu {
             delivering: None,
             nmi_pending: false,
             pending_db: 0,
+            poll: true,
         };
         c.reset();
         c

@@ -14,12 +14,18 @@ impl Cpu {
     /// asks to stop, or the processor shuts down.
     pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Exit {
         let end = self.icount.saturating_add(budget);
+        self.poll = true;
         loop {
-            if bus.stop_requested() {
-                return Exit::Stopped;
-            }
-            if let Some(exit) = self.check_interrupts(bus) {
-                return exit;
+            // Interrupt and stop state only change through device I/O, flag
+            // writes that set IF, or between runs: poll only then.
+            if self.poll || self.halted {
+                self.poll = false;
+                if bus.stop_requested() {
+                    return Exit::Stopped;
+                }
+                if let Some(exit) = self.check_interrupts(bus) {
+                    return exit;
+                }
             }
             if self.halted {
                 return Exit::Halted;
@@ -50,6 +56,7 @@ impl Cpu {
     /// Accept NMI / INTR if allowed. Returns an exit on triple fault.
     fn check_interrupts(&mut self, bus: &mut dyn Bus) -> Option<Exit> {
         if self.icount < self.irq_inhibit_until {
+            self.poll = true;
             return None;
         }
         if self.nmi_pending {

@@ -31,6 +31,8 @@ pub struct TlbEntry {
 }
 
 pub struct Tlb {
+    /// Bumped by every flush (code found by linear address must be re-checked).
+    pub epoch: u64,
     pub read: Box<[TlbEntry; TLB_SIZE]>,
     pub write: Box<[TlbEntry; TLB_SIZE]>,
     pub fetch: Box<[TlbEntry; TLB_SIZE]>,
@@ -39,6 +41,7 @@ pub struct Tlb {
 impl Default for Tlb {
     fn default() -> Self {
         Tlb {
+            epoch: 0,
             read: Box::new([TlbEntry::default(); TLB_SIZE]),
             write: Box::new([TlbEntry::default(); TLB_SIZE]),
             fetch: Box::new([TlbEntry::default(); TLB_SIZE]),
@@ -48,16 +51,19 @@ impl Default for Tlb {
 
 impl Tlb {
     pub fn flush_all(&mut self) {
+        self.epoch += 1;
         for t in [&mut self.read, &mut self.write, &mut self.fetch] {
             t.iter_mut().for_each(|e| e.tag = 0);
         }
     }
     pub fn flush_nonglobal(&mut self) {
+        self.epoch += 1;
         for t in [&mut self.read, &mut self.write, &mut self.fetch] {
             t.iter_mut().filter(|e| !e.global).for_each(|e| e.tag = 0);
         }
     }
     pub fn flush_page(&mut self, lin: u64) {
+        self.epoch += 1;
         let i = ((lin >> 12) as usize) & (TLB_SIZE - 1);
         let page = lin & PAGE_MASK;
         for t in [&mut self.read, &mut self.write, &mut self.fetch] {
@@ -328,6 +334,7 @@ impl Cpu {
         if self.mem.is_ram(paddr) {
             self.mem.read_ram(paddr, size)
         } else {
+            self.poll = true;
             bus.mmio_read(paddr, size)
         }
     }
@@ -350,7 +357,10 @@ impl Cpu {
                     self.invalidate_code_page(paddr & PAGE_MASK);
                 }
             }
-            _ => bus.mmio_write(paddr, size, v),
+            _ => {
+                self.poll = true;
+                bus.mmio_write(paddr, size, v)
+            }
         }
     }
 

@@ -28,11 +28,22 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
             if op0 == iced_x86::OpKind::Register && inst.op0_register().is_segment_register() {
                 return None;
             }
-            if op0 == iced_x86::OpKind::Register
-                && inst.op1_kind() == iced_x86::OpKind::Register
+            let reg0 = op0 == iced_x86::OpKind::Register;
+            let k1 = inst.op1_kind();
+            if reg0
+                && k1 == iced_x86::OpKind::Register
                 && !inst.op1_register().is_segment_register()
             {
                 h_mov_rr
+            } else if reg0 && is_imm(k1) {
+                h_mov_ri
+            } else if reg0 && k1 == iced_x86::OpKind::Memory {
+                h_mov_rm
+            } else if op0 == iced_x86::OpKind::Memory
+                && k1 == iced_x86::OpKind::Register
+                && !inst.op1_register().is_segment_register()
+            {
+                h_mov_mr
             } else {
                 h_mov
             }
@@ -40,15 +51,7 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         Movzx => h_movzx,
         Movsx | Movsxd => h_movsx,
         Lea => h_lea,
-        Add => h_add,
-        Or => h_or,
-        Adc => h_adc,
-        Sbb => h_sbb,
-        And => h_and,
-        Sub => h_sub,
-        Xor => h_xor,
-        Cmp => h_cmp,
-        Test => h_test,
+        Add | Or | Adc | Sbb | And | Sub | Xor | Cmp | Test => alu_handler(m, inst),
         Inc => h_inc,
         Dec => h_dec,
         Neg => h_neg,
@@ -91,6 +94,42 @@ fn h_mov_rr(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
     Ok(())
 }
 
+fn is_imm(k: iced_x86::OpKind) -> bool {
+    use iced_x86::OpKind::*;
+    matches!(
+        k,
+        Immediate8
+            | Immediate16
+            | Immediate32
+            | Immediate64
+            | Immediate8to16
+            | Immediate8to32
+            | Immediate8to64
+            | Immediate32to64
+    )
+}
+
+fn h_mov_ri(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let d = &i.op[0];
+    c.put_reg(d.reg, d.hi, d.size, i.imm);
+    Ok(())
+}
+
+fn h_mov_rm(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let d = &i.op[0];
+    let ea = c.ea(i);
+    let v = c.read_mem(b, i.mem.seg as usize, ea, d.size)?;
+    c.put_reg(d.reg, d.hi, d.size, v);
+    Ok(())
+}
+
+fn h_mov_mr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let s = &i.op[1];
+    let v = c.get_reg(s.reg, s.hi, s.size);
+    let ea = c.ea(i);
+    c.write_mem(b, i.mem.seg as usize, ea, s.size, v)
+}
+
 fn h_mov(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let v = c.read_op(b, i, 1)?;
     c.write_op(b, i, 0, v)
@@ -112,42 +151,53 @@ fn h_lea(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     c.write_op(b, i, 0, ea)
 }
 
-/// Perform a two-operand ALU operation and record its flags.
-#[inline]
-pub fn alu(c: &mut Cpu, m: Mnemonic, size: u8, a: u64, b: u64) -> u64 {
+pub const ADD: u8 = 0;
+pub const OR: u8 = 1;
+pub const ADC: u8 = 2;
+pub const SBB: u8 = 3;
+pub const AND: u8 = 4;
+pub const SUB: u8 = 5;
+pub const XOR: u8 = 6;
+pub const CMP: u8 = 7;
+pub const TEST: u8 = 8;
+
+/// Perform a two-operand ALU operation and record its flags. `op` is one of
+/// the constants above; callers pass constants so this folds away.
+#[inline(always)]
+pub fn alu(c: &mut Cpu, op: u8, size: u8, a: u64, b: u64) -> u64 {
     let mask = size_mask(size);
     let a = a & mask;
     let b = b & mask;
     let f = &mut c.s.flags;
-    match m {
-        Mnemonic::Add => {
+    match op {
+        ADD => {
             let r = a.wrapping_add(b) & mask;
             f.set_lazy(FlagOp::Add, size, a, b, r);
             r
         }
-        Mnemonic::Adc => {
+        ADC => {
             let cin = f.cf();
             let r = a.wrapping_add(b).wrapping_add(cin as u64) & mask;
             f.set_carry_op(FlagOp::Adc, size, a, b, cin, r);
             r
         }
-        Mnemonic::Sub | Mnemonic::Cmp => {
+        SUB | CMP => {
             let r = a.wrapping_sub(b) & mask;
             f.set_lazy(FlagOp::Sub, size, a, b, r);
             r
         }
-        Mnemonic::Sbb => {
+        SBB => {
             let cin = f.cf();
             let r = a.wrapping_sub(b).wrapping_sub(cin as u64) & mask;
             f.set_carry_op(FlagOp::Sbb, size, a, b, cin, r);
             r
         }
-        Mnemonic::And | Mnemonic::Test => {
+        AND | TEST => {
             let r = a & b;
             f.set_lazy(FlagOp::Logic, size, 0, 0, r);
             r
         }
-        Mnemonic::Or => {
+        OR => {
             let r = a | b;
             f.set_lazy(FlagOp::Logic, size, 0, 0, r);
             r
@@ -160,52 +210,86 @@ pub fn alu(c: &mut Cpu, m: Mnemonic, size: u8, a: u64, b: u64) -> u64 {
     }
 }
 
-#[inline]
-fn alu_rmw(c: &mut Cpu, b: &mut dyn Bus, i: &Insn, m: Mnemonic) -> Result<()> {
+/// Operand forms with their own handler instance.
+const FORM_ANY: u8 = 0;
+const FORM_RR: u8 = 1;
+const FORM_RI: u8 = 2;
+const FORM_RM: u8 = 3;
+
+fn alu_handler(m: Mnemonic, inst: &Instruction) -> Handler {
+    use iced_x86::OpKind as K;
+    let form = match (inst.op0_kind(), inst.op1_kind()) {
+        (K::Register, K::Register) => FORM_RR,
+        (K::Register, k) if is_imm(k) => FORM_RI,
+        (K::Register, K::Memory) => FORM_RM,
+        _ => FORM_ANY,
+    };
+    macro_rules! pick {
+        ($op:expr) => {
+            match form {
+                FORM_RR => h_alu::<{ $op }, FORM_RR>,
+                FORM_RI => h_alu::<{ $op }, FORM_RI>,
+                FORM_RM => h_alu::<{ $op }, FORM_RM>,
+                _ => h_alu::<{ $op }, FORM_ANY>,
+            }
+        };
+    }
+    match m {
+        Mnemonic::Add => pick!(ADD),
+        Mnemonic::Or => pick!(OR),
+        Mnemonic::Adc => pick!(ADC),
+        Mnemonic::Sbb => pick!(SBB),
+        Mnemonic::And => pick!(AND),
+        Mnemonic::Sub => pick!(SUB),
+        Mnemonic::Xor => pick!(XOR),
+        Mnemonic::Cmp => pick!(CMP),
+        _ => pick!(TEST),
+    }
+}
+
+fn h_alu<const OP: u8, const FORM: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let writes = OP != CMP && OP != TEST;
     let size = i.op[0].size;
-    let y = c.read_op(b, i, 1)?;
-    if i.op[0].kind == OpKind::Reg {
-        let d = &i.op[0];
+    let d = &i.op[0];
+    if FORM != FORM_ANY {
         let x = c.get_reg(d.reg, d.hi, size);
-        let r = alu(c, m, size, x, y);
-        c.put_reg(d.reg, d.hi, size, r);
+        let y = match FORM {
+            FORM_RR => {
+                let s = &i.op[1];
+                c.get_reg(s.reg, s.hi, s.size)
+            }
+            FORM_RI => i.imm,
+            _ => {
+                let ea = c.ea(i);
+                c.read_mem(b, i.mem.seg as usize, ea, size)?
+            }
+        };
+        let r = alu(c, OP, size, x, y);
+        if writes {
+            c.put_reg(d.reg, d.hi, size, r);
+        }
+        return Ok(());
+    }
+    let y = c.read_op(b, i, 1)?;
+    if d.kind == OpKind::Reg {
+        let x = c.get_reg(d.reg, d.hi, size);
+        let r = alu(c, OP, size, x, y);
+        if writes {
+            c.put_reg(d.reg, d.hi, size, r);
+        }
         return Ok(());
     }
     let ea = c.ea(i);
     let seg = i.mem.seg as usize;
     let x = c.read_mem(b, seg, ea, size)?;
-    // Check the write before the flags change so a fault leaves no trace.
-    c.probe_write(seg, ea, size)?;
-    let r = alu(c, m, size, x, y);
-    c.write_mem(b, seg, ea, size, r)
-}
-
-macro_rules! alu_handler {
-    ($name:ident, $m:ident) => {
-        fn $name(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-            alu_rmw(c, b, i, Mnemonic::$m)
-        }
-    };
-}
-alu_handler!(h_add, Add);
-alu_handler!(h_or, Or);
-alu_handler!(h_adc, Adc);
-alu_handler!(h_sbb, Sbb);
-alu_handler!(h_and, And);
-alu_handler!(h_sub, Sub);
-alu_handler!(h_xor, Xor);
-
-fn h_cmp(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let x = c.read_op(b, i, 0)?;
-    let y = c.read_op(b, i, 1)?;
-    alu(c, Mnemonic::Cmp, i.op[0].size, x, y);
-    Ok(())
-}
-
-fn h_test(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let x = c.read_op(b, i, 0)?;
-    let y = c.read_op(b, i, 1)?;
-    alu(c, Mnemonic::Test, i.op[0].size, x, y);
+    if writes {
+        // Check the write before the flags change so a fault leaves no trace.
+        c.probe_write(seg, ea, size)?;
+    }
+    let r = alu(c, OP, size, x, y);
+    if writes {
+        c.write_mem(b, seg, ea, size, r)?;
+    }
     Ok(())
 }
 
@@ -271,7 +355,7 @@ fn h_xadd(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         let ea = c.ea(i);
         c.probe_write(i.mem.seg as usize, ea, size)?;
     }
-    let r = alu(c, Mnemonic::Add, size, x, y);
+    let r = alu(c, ADD, size, x, y);
     if i.op[0].kind == OpKind::Mem {
         // Store before the register changes: it may be part of the address.
         c.write_op(b, i, 0, r)?;
@@ -290,7 +374,7 @@ fn h_cmpxchg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         let ea = c.ea(i);
         c.probe_write(i.mem.seg as usize, ea, size)?;
     }
-    alu(c, Mnemonic::Cmp, size, acc, dest);
+    alu(c, CMP, size, acc, dest);
     if acc == dest {
         let src = c.read_op(b, i, 1)?;
         c.write_op(b, i, 0, src)

@@ -273,6 +273,7 @@ fn h_bound(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 fn h_iret(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let saved = c.s.clone();
     let r = iret(c, b, i.osize);
+    c.poll = true;
     if r.is_err() {
         c.s = saved;
         c.update_mode();

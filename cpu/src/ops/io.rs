@@ -54,6 +54,7 @@ fn h_in(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
     c.check_io(b, port, size)?;
     let v = b.io_read(port, size);
+    c.poll = true;
     c.put_reg(EAX as u8, false, size, v as u64);
     Ok(())
 }
@@ -69,5 +70,6 @@ fn h_out(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         _ => v,
     };
     b.io_write(port, size, v);
+    c.poll = true;
     Ok(())
 }

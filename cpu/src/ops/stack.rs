@@ -92,6 +92,7 @@ impl Cpu {
             mask &= 0xffff;
         }
         self.s.flags.set_raw((cur & !mask) | (v & mask));
+        self.poll = true;
     }
 }
 

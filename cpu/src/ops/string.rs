@@ -143,7 +143,7 @@ fn h_cmps(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     run(c, b, i, s, |c, b| {
         let x = c.read_mem(b, seg, c.s.gpr[ESI] & s.amask, s.size)?;
         let y = c.read_mem(b, ES, c.s.gpr[EDI] & s.amask, s.size)?;
-        alu(c, Mnemonic::Cmp, s.size, x, y);
+        alu(c, crate::ops::alu::CMP, s.size, x, y);
         adv(c, ESI, s);
         adv(c, EDI, s);
         Ok(rep_continue(c, rep))
@@ -156,7 +156,7 @@ fn h_scas(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let rep = i.rep;
     run(c, b, i, s, |c, b| {
         let y = c.read_mem(b, ES, c.s.gpr[EDI] & s.amask, s.size)?;
-        alu(c, Mnemonic::Cmp, s.size, a, y);
+        alu(c, crate::ops::alu::CMP, s.size, a, y);
         adv(c, EDI, s);
         Ok(rep_continue(c, rep))
     })
@@ -176,6 +176,7 @@ fn h_ins(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let s = setup(c, i, i.op[0].size);
     let port = c.s.gpr[EDX] as u16;
     c.check_io(b, port, s.size)?;
+    c.poll = true;
     run(c, b, i, s, |c, b| {
         let off = c.s.gpr[EDI] & s.amask;
         // The destination must be writable before the port is read.

@@ -484,6 +484,7 @@ fn h_sti(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     if c.s.flags.raw_bits() & FLAG_IF == 0 {
         c.s.flags.set_bit(FLAG_IF, true);
         c.inhibit_interrupts();
+        c.poll = true;
     }
     Ok(())
 }

@@ -196,6 +196,7 @@ impl Cpu {
             f = (self.s.flags.get() & !0xffff) | (f & 0xffff);
         }
         self.s.flags.set_raw(f & crate::ops::stack::FLAGS_WRITABLE);
+        self.poll = true;
         for (r, v) in gprs.iter().enumerate() {
             if new32 {
                 self.s.gpr[r] = *v;
