@@ -1,0 +1,112 @@
+//! Interpreter throughput on the compute-bound guest (test-images/bench.c):
+//! guest instructions retired, wall time and MIPS, median of several runs,
+//! for the normal layout and the one whose hot loop straddles a page; when
+//! qemu-system-i386 is installed, the same images under QEMU TCG in the same
+//! run, and the ratio.
+//!
+//!   cargo run --release -p leap-benches --bin mips [-- RUNS]
+
+use leap_machine::{Boot, Config, Machine, RunOutcome};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// One Leap run in-process: (instructions, seconds).
+fn leap_run(image: &[u8]) -> (u64, f64) {
+    let cfg = Config {
+        ram_bytes: 128 << 20,
+        boot: Boot::Multiboot {
+            image: image.to_vec(),
+            cmdline: String::new(),
+        },
+        max_insns: None,
+        timeout: Some(Duration::from_secs(600)),
+        trace: false,
+    };
+    let mut m = Machine::new(cfg, Box::new(std::io::sink())).expect("bench image loads");
+    let t = Instant::now();
+    let out = m.run();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(out, RunOutcome::DebugExit(1), "bench guest failed");
+    let text = String::from_utf8_lossy(m.debug_output()).into_owned();
+    assert!(text.contains("PASS bench"), "bench guest output: {text}");
+    (m.cpu.icount, secs)
+}
+
+fn qemu_run(dir: &Path, name: &str) -> Option<f64> {
+    let t = Instant::now();
+    let st = Command::new("bash")
+        .arg(repo().join("test-images/run-qemu.sh"))
+        .arg(dir)
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    let secs = t.elapsed().as_secs_f64();
+    (st.code() == Some(1)).then_some(secs)
+}
+
+fn main() {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let dir = repo().join("target/bench-images");
+    let st = Command::new("bash")
+        .arg(repo().join("test-images/build.sh"))
+        .arg(&dir)
+        .args(["bench", "bench_straddle"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run test-images/build.sh");
+    assert!(st.success(), "building the bench images failed");
+    let have_qemu = Command::new("qemu-system-i386")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    println!("runs per figure: {runs} (medians)");
+    for name in ["bench", "bench_straddle"] {
+        let image = std::fs::read(dir.join(format!("{name}.elf"))).unwrap();
+        let mut times = Vec::new();
+        let mut insns = 0;
+        for _ in 0..runs {
+            let (n, s) = leap_run(&image);
+            insns = n;
+            times.push(s);
+        }
+        let t = median(times);
+        let mips = insns as f64 / t / 1e6;
+        println!("{name}: leap interpreter: {insns} instructions, {t:.3} s, {mips:.1} MIPS");
+        if have_qemu {
+            let q: Vec<f64> = (0..runs).filter_map(|_| qemu_run(&dir, name)).collect();
+            if q.len() == runs {
+                let qt = median(q);
+                // Same guest, same instruction stream: QEMU's MIPS follows from
+                // Leap's count (QEMU's time includes its start-up).
+                let qmips = insns as f64 / qt / 1e6;
+                println!(
+                    "{name}: qemu-system-i386 TCG: {qt:.3} s, ~{qmips:.1} MIPS; leap/qemu speed ratio {:.3}",
+                    qt / t
+                );
+            } else {
+                println!("{name}: qemu-system-i386 run failed; no ratio");
+            }
+        } else {
+            println!("{name}: qemu-system-i386 not installed; no ratio");
+        }
+    }
+}
