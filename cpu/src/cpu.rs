@@ -39,6 +39,10 @@ pub struct Cpu {
     pub mode64: bool,
     /// Per segment register: bit 0 readable, bit 1 writable (cached at load).
     pub seg_ok: [u8; 6],
+    /// Per segment register: lowest and highest valid offset (expand-down
+    /// segments have a non-zero low bound).
+    pub seg_lo: [u64; 6],
+    pub seg_hi: [u64; 6],
     /// Trace every executed instruction to stderr.
     pub trace: bool,
     /// Opcodes already reported as unimplemented (log once).
@@ -68,6 +72,8 @@ impl Cpu {
             irq_inhibit_until: 0,
             mode64: false,
             seg_ok: [3; 6],
+            seg_lo: [0; 6],
+            seg_hi: [0xffff; 6],
             trace: false,
             warned: Default::default(),
             delivering: None,
@@ -107,6 +113,13 @@ impl Cpu {
 
     pub fn update_seg_ok(&mut self, i: usize) {
         let s = &self.s.seg[i];
+        if s.expand_down() {
+            self.seg_lo[i] = s.limit as u64 + 1;
+            self.seg_hi[i] = if s.big() { 0xffff_ffff } else { 0xffff };
+        } else {
+            self.seg_lo[i] = 0;
+            self.seg_hi[i] = s.limit as u64;
+        }
         self.seg_ok[i] = if !self.s.protected() || self.s.v86() {
             3
         } else if !s.present() || s.attr & ATTR_S == 0 {

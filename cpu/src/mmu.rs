@@ -450,15 +450,9 @@ impl Cpu {
             }
             return Ok(lin);
         }
-        let s = &self.s.seg[seg];
         let ok = self.seg_ok[seg] & if write { 2 } else { 1 } != 0;
         let end = off.wrapping_add(size as u64 - 1);
-        let in_limit = if !s.expand_down() {
-            end <= s.limit as u64 && end >= off
-        } else {
-            let upper = if s.big() { 0xffff_ffffu64 } else { 0xffff };
-            off > s.limit as u64 && end <= upper && end >= off
-        };
+        let in_limit = off >= self.seg_lo[seg] && end <= self.seg_hi[seg] && end >= off;
         if !ok || !in_limit {
             return Err(if seg == SS {
                 Exception::ss(0)
@@ -466,7 +460,7 @@ impl Cpu {
                 Exception::gp0()
             });
         }
-        Ok(s.base.wrapping_add(off) & 0xffff_ffff)
+        Ok(self.s.seg[seg].base.wrapping_add(off) & 0xffff_ffff)
     }
 
     #[inline]

@@ -311,6 +311,7 @@ fn iret(c: &mut Cpu, b: &mut dyn Bus, size: u8) -> Result<()> {
         let mut s = Segment::real_mode(cs);
         s.attr |= 3 << 5;
         c.s.seg[CS] = s;
+        c.update_seg_ok(CS);
         // IOPL is kept; VM stays set.
         let keep = FLAG_IOPL | FLAG_VM | FLAG_VIP | FLAG_VIF;
         let mask = crate::ops::stack::FLAGS_WRITABLE & !keep & size_mask(size);
