@@ -42,7 +42,12 @@ impl Cpu {
                     continue;
                 }
             };
-            let single = self.s.flags.raw_bits() & FLAG_TF != 0 || self.s.dr[7] & 0xff != 0;
+            // One instruction at a time while single-stepping, with execute
+            // breakpoints armed, or inside an interrupt shadow (so a pending
+            // interrupt is taken right after the shadowed instruction).
+            let single = self.s.flags.raw_bits() & FLAG_TF != 0
+                || self.s.dr[7] & 0xff != 0
+                || self.icount < self.irq_inhibit_until;
             if let Some(exit) = if single {
                 self.exec_single(bus, &block)
             } else {

@@ -16,6 +16,8 @@ pub mod msr;
 pub mod ops;
 pub mod phys;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use bus::{Bus, NullBus};
 pub use cpu::{Cpu, Exit};
