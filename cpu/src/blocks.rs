@@ -51,8 +51,6 @@ pub struct BlockCache {
     fast: Vec<Option<(u64, Rc<Block>)>>,
     /// Physical page -> keys of blocks touching it.
     by_page: HashMap<u64, Vec<u64>>,
-    /// Incremented on every invalidation (lets executing code notice).
-    pub generation: u64,
 }
 
 fn key_of(phys: u64, code_size: u8) -> u64 {
@@ -68,7 +66,6 @@ impl BlockCache {
         self.by_page.clear();
         self.fast = vec![None; FAST_SLOTS];
         self.jump = vec![None; JUMP_SLOTS];
-        self.generation += 1;
         self.epoch += 1;
     }
 
@@ -119,7 +116,6 @@ impl Cpu {
             }
         }
         self.mem.set_range_flags(page, 4096, 0, PG_CODE);
-        self.cache.generation += 1;
         self.cache.epoch += 1;
         self.end_block = true;
     }

@@ -4,10 +4,15 @@
 /// aliases), port I/O and the interrupt controller's INTR line.
 pub trait Bus {
     /// Read `size` (1, 2, 4 or 8) bytes of physical memory that is not RAM.
-    fn mmio_read(&mut self, addr: u64, size: u8) -> u64;
-    fn mmio_write(&mut self, addr: u64, size: u8, value: u64);
-    fn io_read(&mut self, port: u16, size: u8) -> u32;
-    fn io_write(&mut self, port: u16, size: u8, value: u32);
+    /// Nothing there: the bus floats high.
+    fn mmio_read(&mut self, _addr: u64, size: u8) -> u64 {
+        crate::flags::size_mask(size)
+    }
+    fn mmio_write(&mut self, _addr: u64, _size: u8, _value: u64) {}
+    fn io_read(&mut self, _port: u16, size: u8) -> u32 {
+        crate::flags::size_mask(size) as u32
+    }
+    fn io_write(&mut self, _port: u16, _size: u8, _value: u32) {}
     /// True while a maskable interrupt is being requested (INTR).
     fn intr_pending(&mut self) -> bool {
         false
@@ -27,13 +32,4 @@ pub trait Bus {
 #[derive(Default)]
 pub struct NullBus;
 
-impl Bus for NullBus {
-    fn mmio_read(&mut self, _addr: u64, size: u8) -> u64 {
-        crate::flags::size_mask(size)
-    }
-    fn mmio_write(&mut self, _addr: u64, _size: u8, _value: u64) {}
-    fn io_read(&mut self, _port: u16, size: u8) -> u32 {
-        crate::flags::size_mask(size) as u32
-    }
-    fn io_write(&mut self, _port: u16, _size: u8, _value: u32) {}
-}
+impl Bus for NullBus {}

@@ -47,12 +47,8 @@ pub struct Cpu {
     pub trace: bool,
     /// Opcodes already reported as unimplemented (log once).
     pub(crate) warned: std::collections::HashSet<String>,
-    /// Vector of the exception being delivered, for double-fault detection.
-    pub(crate) delivering: Option<u8>,
     /// Pending NMI request.
     pub nmi_pending: bool,
-    /// Set when an instruction retires with TF set at its start: #DB after it.
-    pub(crate) pending_db: u64,
     /// Something may have changed interrupt or stop state (device I/O, IF
     /// set, run entry): poll the bus at the next block boundary.
     pub poll: bool,
@@ -76,9 +72,7 @@ impl Cpu {
             seg_hi: [0xffff; 6],
             trace: false,
             warned: Default::default(),
-            delivering: None,
             nmi_pending: false,
-            pending_db: 0,
             poll: true,
         };
         c.reset();
@@ -92,9 +86,7 @@ impl Cpu {
         self.cache.clear(&mut self.mem);
         self.halted = false;
         self.irq_inhibit_until = 0;
-        self.delivering = None;
         self.nmi_pending = false;
-        self.pending_db = 0;
         self.update_mode();
     }
 
@@ -152,13 +144,22 @@ impl Cpu {
         self.tlb.flush_all();
     }
 
-    #[inline]
-    pub fn reg(&self, i: usize) -> u64 {
-        self.s.gpr[i]
-    }
-    #[inline]
-    pub fn set_reg(&mut self, i: usize, v: u64) {
-        self.s.gpr[i] = v;
+    /// Run a multi-step operation (far transfer, IRET, interrupt delivery)
+    /// all-or-nothing: on a fault the registers are as before it started.
+    /// Stack bytes it already wrote stay, as on hardware.
+    pub fn rollback_on_err<T>(
+        &mut self,
+        f: impl FnOnce(&mut Cpu) -> crate::exception::Result<T>,
+    ) -> crate::exception::Result<T> {
+        let saved = self.s.clone();
+        let r = f(self);
+        if r.is_err() {
+            self.s = saved;
+            self.update_mode();
+            // CR3 or paging mode may have changed on the way (task switch).
+            self.tlb.flush_all();
+        }
+        r
     }
 
     /// Log an unimplemented feature once per distinct message.

@@ -93,7 +93,6 @@ fn tag_of(lin: u64, user: bool) -> u64 {
 /// Result of a page walk.
 struct Walk {
     paddr: u64,
-    writable: bool,
     global: bool,
 }
 
@@ -265,12 +264,8 @@ impl Cpu {
         }
         let last = entries[n - 1].1;
         let global = last & PTE_G != 0 && self.s.cr4 & CR4_PGE != 0;
-        // A read fill may not later allow writes unless D is already set.
-        let dirty = last & PTE_D != 0 || write;
-        let writable = (rw || (!user && !wp)) && dirty;
         Ok(Walk {
             paddr: (leaf | (lin & (page_size - 1))) & PAGE_MASK,
-            writable,
             global,
         })
     }
@@ -287,15 +282,11 @@ impl Cpu {
         if e.tag == tag {
             return Ok(e.paddr | (lin & 0xfff));
         }
-        let (ppage, writable, global) = if self.paging() {
+        let (ppage, global) = if self.paging() {
             let w = self.walk(lin, acc, user)?;
-            (w.paddr, w.writable, w.global)
+            (w.paddr, w.global)
         } else {
-            (
-                (lin & PAGE_MASK & 0xffff_ffff) & self.mem.a20_mask,
-                true,
-                false,
-            )
+            ((lin & PAGE_MASK & 0xffff_ffff) & self.mem.a20_mask, false)
         };
         let flags = self.mem.flags(ppage);
         let ram = matches!(flags, Some(f) if f & PG_HOLE == 0);
@@ -312,10 +303,6 @@ impl Cpu {
                 let direct = ram && flags.unwrap_or(0) & (PG_ROM | PG_CODE) == 0;
                 self.tlb.write[i] = TlbEntry { direct, ..entry };
             }
-        }
-        if acc != Access::Write && writable {
-            // Pre-fill the write side too only when it is safe; otherwise the
-            // first write walks again and sets D.
         }
         Ok(ppage | (lin & 0xfff))
     }

@@ -271,67 +271,45 @@ fn h_alu<const OP: u8, const FORM: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -
         return Ok(());
     }
     let y = c.read_op(b, i, 1)?;
-    if d.kind == OpKind::Reg {
-        let x = c.get_reg(d.reg, d.hi, size);
-        let r = alu(c, OP, size, x, y);
-        if writes {
-            c.put_reg(d.reg, d.hi, size, r);
-        }
-        return Ok(());
-    }
-    let ea = c.ea(i);
-    let seg = i.mem.seg as usize;
-    let x = c.read_mem(b, seg, ea, size)?;
     if writes {
-        // Check the write before the flags change so a fault leaves no trace.
-        c.probe_write(seg, ea, size)?;
+        c.modify_op(b, i, |c, x| Some(alu(c, OP, size, x, y)))
+    } else {
+        let x = c.read_op(b, i, 0)?;
+        alu(c, OP, size, x, y);
+        Ok(())
     }
-    let r = alu(c, OP, size, x, y);
-    if writes {
-        c.write_mem(b, seg, ea, size, r)?;
-    }
-    Ok(())
 }
 
 fn h_inc(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
-    let x = c.read_op(b, i, 0)?;
-    let r = x.wrapping_add(1) & size_mask(size);
-    if i.op[0].kind == OpKind::Mem {
-        let ea = c.ea(i);
-        c.probe_write(i.mem.seg as usize, ea, size)?;
-    }
-    c.s.flags.set_incdec(FlagOp::Inc, size, x, r);
-    c.write_op(b, i, 0, r)
+    c.modify_op(b, i, |c, x| {
+        let r = x.wrapping_add(1) & size_mask(size);
+        c.s.flags.set_incdec(FlagOp::Inc, size, x, r);
+        Some(r)
+    })
 }
 
 fn h_dec(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
-    let x = c.read_op(b, i, 0)?;
-    let r = x.wrapping_sub(1) & size_mask(size);
-    if i.op[0].kind == OpKind::Mem {
-        let ea = c.ea(i);
-        c.probe_write(i.mem.seg as usize, ea, size)?;
-    }
-    c.s.flags.set_incdec(FlagOp::Dec, size, x, r);
-    c.write_op(b, i, 0, r)
+    c.modify_op(b, i, |c, x| {
+        let r = x.wrapping_sub(1) & size_mask(size);
+        c.s.flags.set_incdec(FlagOp::Dec, size, x, r);
+        Some(r)
+    })
 }
 
 fn h_neg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
-    let x = c.read_op(b, i, 0)?;
-    let r = x.wrapping_neg() & size_mask(size);
-    if i.op[0].kind == OpKind::Mem {
-        let ea = c.ea(i);
-        c.probe_write(i.mem.seg as usize, ea, size)?;
-    }
-    c.s.flags.set_lazy(FlagOp::Neg, size, 0, x, r);
-    c.write_op(b, i, 0, r)
+    c.modify_op(b, i, |c, x| {
+        let r = x.wrapping_neg() & size_mask(size);
+        c.s.flags.set_lazy(FlagOp::Neg, size, 0, x, r);
+        Some(r)
+    })
 }
 
 fn h_not(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let x = c.read_op(b, i, 0)?;
-    c.write_op(b, i, 0, !x & size_mask(i.op[0].size))
+    let mask = size_mask(i.op[0].size);
+    c.modify_op(b, i, |_, x| Some(!x & mask))
 }
 
 fn h_xchg(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {

@@ -114,11 +114,8 @@ fn h_ret(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 /// Decrement the count register (CX/ECX/RCX by address size); true if nonzero.
 #[inline]
 fn dec_cx(c: &mut Cpu, asize: u8) -> bool {
-    let m = size_mask(asize);
-    let v = c.s.gpr[ECX];
-    let n = v.wrapping_sub(1) & m;
-    c.s.gpr[ECX] = if asize == 2 { (v & !0xffff) | n } else { n };
-    n != 0
+    c.s.gpr[ECX] = crate::ops::add_sized(c.s.gpr[ECX], u64::MAX, asize);
+    c.s.gpr[ECX] & size_mask(asize) != 0
 }
 
 fn h_loop(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {

@@ -44,23 +44,13 @@ fn real_far(c: &mut Cpu, sel: u16, off: u64) -> Result<()> {
     Ok(())
 }
 
-fn with_rollback(c: &mut Cpu, f: impl FnOnce(&mut Cpu) -> Result<()>) -> Result<()> {
-    let saved = c.s.clone();
-    let r = f(c);
-    if r.is_err() {
-        c.s = saved;
-        c.update_mode();
-    }
-    r
-}
-
 fn h_jmp_far(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let (sel, off) = far_target(c, b, i)?;
     let off = off & size_mask(i.osize);
     if !c.s.protected() || c.s.v86() {
         return real_far(c, sel, off);
     }
-    with_rollback(c, |c| jmp_call_protected(c, b, sel, off, i.osize, false))
+    c.rollback_on_err(|c| jmp_call_protected(c, b, sel, off, i.osize, false))
 }
 
 fn h_call_far(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
@@ -78,7 +68,7 @@ fn h_call_far(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         c.push(b, size, ret)?;
         return real_far(c, sel, off);
     }
-    with_rollback(c, |c| jmp_call_protected(c, b, sel, off, size, true))
+    c.rollback_on_err(|c| jmp_call_protected(c, b, sel, off, size, true))
 }
 
 fn jmp_call_protected(
@@ -238,7 +228,7 @@ fn h_retf(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         c.s.gpr[ESP] = c.sp_add(2 * size as u64 + extra);
         return Ok(());
     }
-    with_rollback(c, |c| {
+    c.rollback_on_err(|c| {
         if sel & !3 == 0 {
             return Err(Exception::gp0());
         }

@@ -47,23 +47,19 @@ impl Cpu {
         kind: IntKind,
         ret: u64,
     ) -> Result<()> {
-        let saved = self.s.clone();
-        let r = if !self.s.protected() {
-            self.deliver_real(bus, vector, ret)
-        } else if self.s.long_mode() {
+        if self.s.long_mode() {
             self.warn_once("interrupt delivery in long mode is not implemented yet".into());
-            Err(Exception::gp0())
-        } else {
-            self.deliver_protected(bus, vector, err, kind, ret)
-        };
-        if r.is_err() {
-            self.s = saved;
-            self.update_mode();
-            self.tlb.flush_all();
-        } else {
-            self.halted = false;
+            return Err(Exception::gp0());
         }
-        r
+        self.rollback_on_err(|c| {
+            if c.s.protected() {
+                c.deliver_protected(bus, vector, err, kind, ret)
+            } else {
+                c.deliver_real(bus, vector, ret)
+            }
+        })?;
+        self.halted = false;
+        Ok(())
     }
 
     fn deliver_real(&mut self, bus: &mut dyn Bus, vector: u8, ret: u64) -> Result<()> {
@@ -271,14 +267,8 @@ fn h_bound(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn h_iret(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let saved = c.s.clone();
-    let r = iret(c, b, i.osize);
     c.poll = true;
-    if r.is_err() {
-        c.s = saved;
-        c.update_mode();
-    }
-    r
+    c.rollback_on_err(|c| iret(c, b, i.osize))
 }
 
 fn iret(c: &mut Cpu, b: &mut dyn Bus, size: u8) -> Result<()> {

@@ -25,6 +25,17 @@ pub mod string;
 pub mod system;
 pub mod task;
 
+/// `v + delta` kept as an address-size (or stack-size) register: a 16-bit
+/// result leaves the upper bits alone, a 32-bit one zero-extends.
+#[inline]
+pub fn add_sized(v: u64, delta: u64, size: u8) -> u64 {
+    match size {
+        2 => (v & !0xffff) | (v.wrapping_add(delta) & 0xffff),
+        4 => v.wrapping_add(delta) & 0xffff_ffff,
+        _ => v.wrapping_add(delta),
+    }
+}
+
 impl Cpu {
     /// Effective address (offset within the segment) of the memory operand.
     #[inline]
@@ -100,6 +111,35 @@ impl Cpu {
                 self.write_mem(bus, i.mem.seg as usize, ea, o.size, v)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Read-modify-write of operand 0 (register or memory). `f` gets the old
+    /// value and returns the new one, or None to leave it. A memory
+    /// destination is checked for writing before `f` runs, so a fault leaves
+    /// the flags and registers untouched.
+    #[inline]
+    pub fn modify_op(
+        &mut self,
+        bus: &mut dyn Bus,
+        i: &Insn,
+        f: impl FnOnce(&mut Cpu, u64) -> Option<u64>,
+    ) -> Result<()> {
+        let o = i.op[0];
+        if o.kind == OpKind::Reg {
+            let x = self.get_reg(o.reg, o.hi, o.size);
+            if let Some(r) = f(self, x) {
+                self.put_reg(o.reg, o.hi, o.size, r);
+            }
+            return Ok(());
+        }
+        let ea = self.ea(i);
+        let seg = i.mem.seg as usize;
+        let x = self.read_mem(bus, seg, ea, o.size)?;
+        self.probe_write(seg, ea, o.size)?;
+        match f(self, x) {
+            Some(r) => self.write_mem(bus, seg, ea, o.size, r),
+            None => Ok(()),
         }
     }
 

@@ -37,29 +37,10 @@ fn count(c: &Cpu, i: &Insn, size: u8) -> u32 {
     (n as u32) & if size == 8 { 0x3f } else { 0x1f }
 }
 
-/// Read the destination, run `f`, write back; checks writability first.
-#[inline]
-fn rmw(
-    c: &mut Cpu,
-    b: &mut dyn Bus,
-    i: &Insn,
-    f: impl FnOnce(&mut Cpu, u64, u8) -> Option<u64>,
-) -> Result<()> {
-    let size = i.op[0].size;
-    let x = c.read_op(b, i, 0)?;
-    if i.op[0].kind == OpKind::Mem {
-        let ea = c.ea(i);
-        c.probe_write(i.mem.seg as usize, ea, size)?;
-    }
-    if let Some(r) = f(c, x, size) {
-        c.write_op(b, i, 0, r & size_mask(size))?;
-    }
-    Ok(())
-}
-
 fn h_shl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -70,8 +51,9 @@ fn h_shl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn h_shr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -82,8 +64,9 @@ fn h_shr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn h_sar(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -101,8 +84,9 @@ fn set_cf_of(c: &mut Cpu, cf: bool, of: bool) {
 }
 
 fn h_rol(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -121,8 +105,9 @@ fn h_rol(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn h_ror(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -141,8 +126,9 @@ fn h_ror(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn h_rcl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -163,8 +149,9 @@ fn h_rcl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn h_rcr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let n = count(c, i, i.op[0].size);
-    rmw(c, b, i, |c, x, size| {
+    let size = i.op[0].size;
+    let n = count(c, i, size);
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -216,7 +203,7 @@ fn h_shld(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
     let n = shxd_count(c, i, size);
     let src = c.read_op(b, i, 1)?;
-    rmw(c, b, i, |c, x, size| {
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
@@ -244,7 +231,7 @@ fn h_shrd(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
     let n = shxd_count(c, i, size);
     let src = c.read_op(b, i, 1)?;
-    rmw(c, b, i, |c, x, size| {
+    c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }

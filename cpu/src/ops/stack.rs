@@ -33,12 +33,7 @@ impl Cpu {
     /// merged into the untouched upper bits.
     #[inline]
     pub fn sp_add(&self, delta: u64) -> u64 {
-        let sp = self.s.gpr[ESP];
-        match self.s.stack_size() {
-            2 => (sp & !0xffff) | (sp.wrapping_add(delta) & 0xffff),
-            4 => sp.wrapping_add(delta) & 0xffff_ffff,
-            _ => sp.wrapping_add(delta),
-        }
+        crate::ops::add_sized(self.s.gpr[ESP], delta, self.s.stack_size())
     }
 
     #[inline]

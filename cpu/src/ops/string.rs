@@ -7,6 +7,7 @@ use crate::cpu::Cpu;
 use crate::exception::Result;
 use crate::flags::size_mask;
 use crate::insn::*;
+use crate::ops::add_sized;
 use crate::ops::alu::alu;
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic};
@@ -31,6 +32,7 @@ const CHUNK: u64 = 4096;
 
 #[derive(Clone, Copy)]
 struct Str {
+    asize: u8,
     amask: u64,
     delta: u64,
     size: u8,
@@ -43,17 +45,17 @@ fn setup(c: &Cpu, i: &Insn, size: u8) -> Str {
     } else {
         size as u64
     };
-    Str { amask, delta, size }
+    Str {
+        asize: i.asize,
+        amask,
+        delta,
+        size,
+    }
 }
 
 #[inline]
 fn adv(c: &mut Cpu, reg: usize, s: Str) {
-    let v = c.s.gpr[reg];
-    c.s.gpr[reg] = match s.amask {
-        0xffff => (v & !0xffff) | (v.wrapping_add(s.delta) & 0xffff),
-        0xffff_ffff => v.wrapping_add(s.delta) & 0xffff_ffff,
-        _ => v.wrapping_add(s.delta),
-    };
+    c.s.gpr[reg] = add_sized(c.s.gpr[reg], s.delta, s.asize);
 }
 
 #[inline]
@@ -63,12 +65,7 @@ fn count(c: &Cpu, s: Str) -> u64 {
 
 #[inline]
 fn dec_count(c: &mut Cpu, s: Str) {
-    let v = c.s.gpr[ECX];
-    c.s.gpr[ECX] = match s.amask {
-        0xffff => (v & !0xffff) | (v.wrapping_sub(1) & 0xffff),
-        0xffff_ffff => v.wrapping_sub(1) & 0xffff_ffff,
-        _ => v.wrapping_sub(1),
-    };
+    c.s.gpr[ECX] = add_sized(c.s.gpr[ECX], u64::MAX, s.asize);
 }
 
 /// Drive a string operation: `step` does one element and returns false to

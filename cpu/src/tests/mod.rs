@@ -77,14 +77,6 @@ pub struct IrqBus {
 }
 
 impl Bus for IrqBus {
-    fn mmio_read(&mut self, _addr: u64, size: u8) -> u64 {
-        crate::flags::size_mask(size)
-    }
-    fn mmio_write(&mut self, _addr: u64, _size: u8, _value: u64) {}
-    fn io_read(&mut self, _port: u16, size: u8) -> u32 {
-        crate::flags::size_mask(size) as u32
-    }
-    fn io_write(&mut self, _port: u16, _size: u8, _value: u32) {}
     fn intr_pending(&mut self) -> bool {
         self.pending
     }
