@@ -1,6 +1,8 @@
-//! leap-bios: firmware and direct-boot loaders. For now: multiboot (v1)
-//! ELF kernels and raw BIOS ROM images.
+//! leap-bios: firmware and direct-boot loaders: multiboot (v1) ELF kernels,
+//! Linux bzImages (32-bit boot protocol) and raw BIOS ROM images.
 
+pub mod e820;
+pub mod linux;
 pub mod multiboot;
 pub mod rom;
 
