@@ -19,15 +19,35 @@ pub const LOW_RAM_END: u64 = 0x9fc00;
 /// memory, the EBDA and the BIOS area reserved, extended memory from 1 MiB.
 pub fn pc_map(ram_bytes: u64) -> Vec<E820Entry> {
     let mut map = vec![
-        E820Entry { addr: 0, size: LOW_RAM_END, kind: RAM },
-        E820Entry { addr: LOW_RAM_END, size: 0xa0000 - LOW_RAM_END, kind: RESERVED },
-        E820Entry { addr: 0xf0000, size: 0x10000, kind: RESERVED },
+        E820Entry {
+            addr: 0,
+            size: LOW_RAM_END,
+            kind: RAM,
+        },
+        E820Entry {
+            addr: LOW_RAM_END,
+            size: 0xa0000 - LOW_RAM_END,
+            kind: RESERVED,
+        },
+        E820Entry {
+            addr: 0xf0000,
+            size: 0x10000,
+            kind: RESERVED,
+        },
     ];
     if ram_bytes > 0x10_0000 {
-        map.push(E820Entry { addr: 0x10_0000, size: ram_bytes - 0x10_0000, kind: RAM });
+        map.push(E820Entry {
+            addr: 0x10_0000,
+            size: ram_bytes - 0x10_0000,
+            kind: RAM,
+        });
     }
     // The BIOS ROM alias at the top of the 4 GiB space.
-    map.push(E820Entry { addr: 0xfffc_0000, size: 0x4_0000, kind: RESERVED });
+    map.push(E820Entry {
+        addr: 0xfffc_0000,
+        size: 0x4_0000,
+        kind: RESERVED,
+    });
     map
 }
 
@@ -60,7 +80,11 @@ mod tests {
 
     #[test]
     fn entry_bytes_are_little_endian_fields() {
-        let e = E820Entry { addr: 0x1122_3344_5566_7788, size: 0x10, kind: RESERVED };
+        let e = E820Entry {
+            addr: 0x1122_3344_5566_7788,
+            size: 0x10,
+            kind: RESERVED,
+        };
         let b = e.to_bytes();
         assert_eq!(&b[0..8], &0x1122_3344_5566_7788u64.to_le_bytes());
         assert_eq!(b[8], 0x10);

@@ -115,11 +115,19 @@ pub fn load(
     let ram_size = ram.size();
     // The decompressor works in place from its preferred address.
     let pref = if version >= 0x020a {
-        u64::from_le_bytes(image[OFF_PREF_ADDRESS..OFF_PREF_ADDRESS + 8].try_into().unwrap())
+        u64::from_le_bytes(
+            image[OFF_PREF_ADDRESS..OFF_PREF_ADDRESS + 8]
+                .try_into()
+                .unwrap(),
+        )
     } else {
         KERNEL_ADDR
     };
-    let init_size = if version >= 0x020a { u32_at(image, OFF_INIT_SIZE) as u64 } else { 0 };
+    let init_size = if version >= 0x020a {
+        u32_at(image, OFF_INIT_SIZE) as u64
+    } else {
+        0
+    };
     let kernel_end = (KERNEL_ADDR + kernel.len() as u64).max(pref + init_size);
     if kernel_end > ram_size {
         return err(format!(
@@ -135,9 +143,17 @@ pub fn load(
     bp[OFF_SETUP_SECTS..header_end].copy_from_slice(&image[OFF_SETUP_SECTS..header_end]);
     bp[OFF_TYPE_OF_LOADER] = LOADER_UNDEFINED;
     let extended_k = ram_size.saturating_sub(0x10_0000) >> 10;
-    put_u32(&mut bp, BP_ALT_MEM_K, extended_k.min(u32::MAX as u64) as u32);
+    put_u32(
+        &mut bp,
+        BP_ALT_MEM_K,
+        extended_k.min(u32::MAX as u64) as u32,
+    );
 
-    let cmdline_max = if version >= 0x0206 { u32_at(image, OFF_CMDLINE_SIZE) as usize } else { 255 };
+    let cmdline_max = if version >= 0x0206 {
+        u32_at(image, OFF_CMDLINE_SIZE) as usize
+    } else {
+        255
+    };
     if cmdline.len() > cmdline_max {
         return err(format!(
             "--append: command line is {} bytes, this kernel takes at most {}",
@@ -242,7 +258,10 @@ mod tests {
         assert_eq!(&bp[OFF_HEADER..OFF_HEADER + 4], HDR_MAGIC);
         assert_eq!(bp[OFF_TYPE_OF_LOADER], 0xff);
         assert_eq!(u32_at(bp, OFF_CMD_LINE_PTR), CMDLINE_ADDR as u32);
-        assert_eq!(&ram[CMDLINE_ADDR as usize..CMDLINE_ADDR as usize + 14], b"console=ttyS0\0");
+        assert_eq!(
+            &ram[CMDLINE_ADDR as usize..CMDLINE_ADDR as usize + 14],
+            b"console=ttyS0\0"
+        );
         let (a, s) = st.initrd.unwrap();
         assert_eq!(s, 5000);
         assert_eq!(a, ((64 << 20) - 5000) & !0xfff);
@@ -266,13 +285,22 @@ mod tests {
         let e = load(b"MZ not linux", None, "", &mut ram).unwrap_err();
         assert!(e.0.contains("not a Linux bzImage"), "{e}");
         let old = image(0x0202, &[0; 32]);
-        assert!(load(&old, None, "", &mut ram).unwrap_err().0.contains("too old"));
+        assert!(load(&old, None, "", &mut ram)
+            .unwrap_err()
+            .0
+            .contains("too old"));
         let mut trunc = image(0x020f, &[0; 64]);
         trunc.truncate(trunc.len() - 20);
-        assert!(load(&trunc, None, "", &mut ram).unwrap_err().0.contains("truncated"));
+        assert!(load(&trunc, None, "", &mut ram)
+            .unwrap_err()
+            .0
+            .contains("truncated"));
         let img = image(0x020f, &[0; 16]);
         let long = "x".repeat(3000);
-        assert!(load(&img, None, &long, &mut ram).unwrap_err().0.contains("at most 2047"));
+        assert!(load(&img, None, &long, &mut ram)
+            .unwrap_err()
+            .0
+            .contains("at most 2047"));
     }
 
     #[test]
@@ -284,6 +312,9 @@ mod tests {
         assert!(e.0.contains("--initrd"), "{e}");
         // Too little RAM for the decompressed kernel.
         let mut small = vec![0u8; 8 << 20];
-        assert!(load(&img, None, "", &mut small).unwrap_err().0.contains("-m gives"));
+        assert!(load(&img, None, "", &mut small)
+            .unwrap_err()
+            .0
+            .contains("-m gives"));
     }
 }

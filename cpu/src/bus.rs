@@ -21,6 +21,27 @@ pub trait Bus {
     fn intr_ack(&mut self) -> u8 {
         0xff
     }
+    /// Called before every port or MMIO access with the instructions retired
+    /// so far, so a device sees the exact virtual time of the access.
+    fn sync_time(&mut self, _icount: u64) {}
+    /// Virtual time in nanoseconds at `icount`: what the TSC counts (one
+    /// tick per nanosecond).
+    fn clock_ns(&mut self, icount: u64) -> u64 {
+        icount
+    }
+    /// MSRs that belong to the board (the local APIC's): `None` when `msr`
+    /// is not one of them.
+    fn rdmsr(&mut self, _msr: u32) -> Option<u64> {
+        None
+    }
+    /// Returns false when `msr` is not the board's.
+    fn wrmsr(&mut self, _msr: u32, _value: u64) -> bool {
+        false
+    }
+    /// The A20 gate as the chipset drives it (8042 output port, port 0x92).
+    fn a20_enabled(&self) -> bool {
+        true
+    }
     /// Checked at block boundaries: the board wants the run loop to return
     /// (a device requested exit, reset, or an event is due).
     fn stop_requested(&self) -> bool {

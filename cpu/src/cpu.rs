@@ -122,6 +122,21 @@ impl Cpu {
     }
 
     /// Flat 32-bit protected mode, as a multiboot loader leaves the machine.
+    /// Take the chipset's A20 gate after a port write: with A20 off,
+    /// physical address bit 20 wraps as on an 8086.
+    pub fn follow_a20(&mut self, bus: &mut dyn crate::bus::Bus) {
+        let mask = if bus.a20_enabled() {
+            u64::MAX
+        } else {
+            !(1u64 << 20)
+        };
+        if mask != self.mem.a20_mask {
+            self.mem.a20_mask = mask;
+            self.tlb.flush_all();
+            self.end_block = true;
+        }
+    }
+
     pub fn set_flat32(&mut self) {
         self.s.cr0 |= CR0_PE;
         let code = Segment {

@@ -322,6 +322,7 @@ impl Cpu {
             self.mem.read_ram(paddr, size)
         } else {
             self.poll = true;
+            bus.sync_time(self.icount);
             bus.mmio_read(paddr, size)
         }
     }
@@ -346,6 +347,7 @@ impl Cpu {
             }
             _ => {
                 self.poll = true;
+                bus.sync_time(self.icount);
                 bus.mmio_write(paddr, size, v)
             }
         }

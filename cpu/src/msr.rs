@@ -1,5 +1,6 @@
 //! Model-specific registers implemented by this CPU. Others raise #GP(0).
 
+use crate::bus::Bus;
 use crate::cpu::Cpu;
 use crate::exception::{Exception, Result};
 use crate::state::*;
@@ -31,9 +32,13 @@ fn fixed_index(msr: u32) -> Option<usize> {
 }
 
 impl Cpu {
-    pub fn read_msr(&mut self, msr: u32) -> Result<u64> {
+    pub fn read_msr(&mut self, bus: &mut dyn Bus, msr: u32) -> Result<u64> {
+        bus.sync_time(self.icount);
+        if let Some(v) = bus.rdmsr(msr) {
+            return Ok(v);
+        }
         Ok(match msr {
-            MSR_TSC => self.tsc(),
+            MSR_TSC => self.tsc(bus),
             MSR_APIC_BASE => self.s.apic_base,
             MSR_MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, WC
             MSR_SYSENTER_CS => self.s.sysenter_cs,
@@ -54,9 +59,14 @@ impl Cpu {
         })
     }
 
-    pub fn write_msr(&mut self, msr: u32, v: u64) -> Result<()> {
+    pub fn write_msr(&mut self, bus: &mut dyn Bus, msr: u32, v: u64) -> Result<()> {
+        bus.sync_time(self.icount);
+        if bus.wrmsr(msr, v) {
+            self.poll = true;
+            return Ok(());
+        }
         match msr {
-            MSR_TSC => self.s.tsc = v.wrapping_sub(self.icount),
+            MSR_TSC => self.s.tsc = v.wrapping_sub(bus.clock_ns(self.icount)),
             MSR_APIC_BASE => self.s.apic_base = v & 0x000f_ffff_ffff_f900,
             MSR_SYSENTER_CS => self.s.sysenter_cs = v & 0xffff,
             MSR_SYSENTER_ESP => self.s.sysenter_esp = v,

@@ -53,6 +53,7 @@ fn h_in(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let port = port_of(c, i, 1);
     let size = i.op[0].size;
     c.check_io(b, port, size)?;
+    b.sync_time(c.icount);
     let v = b.io_read(port, size);
     c.poll = true;
     c.put_reg(EAX as u8, false, size, v as u64);
@@ -69,7 +70,9 @@ fn h_out(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         2 => v & 0xffff,
         _ => v,
     };
+    b.sync_time(c.icount);
     b.io_write(port, size, v);
     c.poll = true;
+    c.follow_a20(b);
     Ok(())
 }

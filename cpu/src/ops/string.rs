@@ -178,6 +178,7 @@ fn h_ins(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         let off = c.s.gpr[EDI] & s.amask;
         // The destination must be writable before the port is read.
         c.probe_write(ES, off, s.size)?;
+        b.sync_time(c.icount);
         let v = b.io_read(port, s.size) as u64;
         c.write_mem(b, ES, off, s.size, v)?;
         adv(c, EDI, s);
@@ -192,6 +193,7 @@ fn h_outs(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     c.check_io(b, port, s.size)?;
     run(c, b, i, s, |c, b| {
         let v = c.read_mem(b, seg, c.s.gpr[ESI] & s.amask, s.size)?;
+        b.sync_time(c.icount);
         b.io_write(port, s.size, v as u32);
         adv(c, ESI, s);
         Ok(true)

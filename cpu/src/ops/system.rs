@@ -64,8 +64,8 @@ impl Cpu {
 
     /// Time stamp counter: derived from retired instructions so runs are
     /// reproducible; `s.tsc` holds the offset a WRMSR set.
-    pub fn tsc(&self) -> u64 {
-        self.s.tsc.wrapping_add(self.icount)
+    pub fn tsc(&self, bus: &mut dyn Bus) -> u64 {
+        self.s.tsc.wrapping_add(bus.clock_ns(self.icount))
     }
 
     /// Load the four PAE PDPTEs from CR3 (done on CR3/CR0/CR4 writes, as
@@ -500,26 +500,26 @@ fn h_cpuid(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     Ok(())
 }
 
-fn h_rdtsc(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+fn h_rdtsc(c: &mut Cpu, b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     if c.s.cr4 & CR4_TSD != 0 && c.s.protected() && c.s.cpl != 0 {
         return Err(Exception::gp0());
     }
-    let t = c.tsc();
+    let t = c.tsc(b);
     c.s.gpr[EAX] = t & 0xffff_ffff;
     c.s.gpr[EDX] = t >> 32;
     Ok(())
 }
 
-fn h_rdmsr(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+fn h_rdmsr(c: &mut Cpu, b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     c.require_cpl0()?;
-    let v = c.read_msr(c.s.gpr[ECX] as u32)?;
+    let v = c.read_msr(b, c.s.gpr[ECX] as u32)?;
     c.s.gpr[EAX] = v & 0xffff_ffff;
     c.s.gpr[EDX] = v >> 32;
     Ok(())
 }
 
-fn h_wrmsr(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+fn h_wrmsr(c: &mut Cpu, b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     c.require_cpl0()?;
     let v = (c.s.gpr[EDX] << 32) | (c.s.gpr[EAX] & 0xffff_ffff);
-    c.write_msr(c.s.gpr[ECX] as u32, v)
+    c.write_msr(b, c.s.gpr[ECX] as u32, v)
 }

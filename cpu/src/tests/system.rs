@@ -549,3 +549,86 @@ fn page_fault_mid_rep_movs_is_restartable() {
     assert_eq!(t.rd32(NP_PAGE - 8), 0x100);
     assert_eq!(t.rd32(NP_PAGE - 4), 0x101);
 }
+
+/// A chipset stand-in: port 0x92 bit 1 drives A20; the clock runs 10 ns per
+/// instruction plus a skip; MSR 0x6e0 belongs to the board.
+struct ChipsetBus {
+    a20: bool,
+    synced: Vec<u64>,
+    msr_6e0: u64,
+}
+
+impl Bus for ChipsetBus {
+    fn io_write(&mut self, port: u16, _size: u8, value: u32) {
+        if port == 0x92 {
+            self.a20 = value & 2 != 0;
+        }
+    }
+    fn sync_time(&mut self, icount: u64) {
+        self.synced.push(icount);
+    }
+    fn clock_ns(&mut self, icount: u64) -> u64 {
+        icount * 10 + 1000
+    }
+    fn a20_enabled(&self) -> bool {
+        self.a20
+    }
+    fn rdmsr(&mut self, msr: u32) -> Option<u64> {
+        (msr == 0x6e0).then_some(self.msr_6e0)
+    }
+    fn wrmsr(&mut self, msr: u32, value: u64) -> bool {
+        if msr == 0x6e0 {
+            self.msr_6e0 = value;
+        }
+        msr == 0x6e0
+    }
+}
+
+#[test]
+fn a20_gate_wraps_bit_20_and_devices_see_instruction_time() {
+    let mut t = T::pm32(|a| {
+        a.mov(dword_ptr(0x1000f0), 0x1111_1111u32)?; // A20 on: real 1 MiB + 0xf0
+        a.mov(al, 0)?;
+        a.out(0x92, al)?; // A20 off
+        a.mov(eax, dword_ptr(0x1000f0))?; // wraps to 0xf0
+        a.mov(esi, eax)?;
+        a.mov(al, 2)?;
+        a.out(0x92, al)?; // A20 on again
+        a.mov(edi, dword_ptr(0x1000f0))?;
+        a.rdtsc()?;
+        a.mov(ebx, eax)?;
+        a.mov(ecx, 0x6e0)?;
+        a.mov(eax, 0x1234)?;
+        a.xor(edx, edx)?;
+        a.wrmsr()?;
+        a.xor(eax, eax)?;
+        a.rdmsr()?;
+        a.hlt()
+    });
+    t.cpu = {
+        let mut c = std::mem::replace(&mut t.cpu, Cpu::new(1 << 20));
+        c.mem = {
+            let mut m = crate::phys::PhysMem::new(2 << 20);
+            for a in (0..1 << 20).step_by(4) {
+                m.write_ram(a, 4, c.mem.read_ram(a, 4));
+            }
+            m
+        };
+        c
+    };
+    t.wr32(0xf0, 0x2222_2222);
+    let mut bus = ChipsetBus {
+        a20: true,
+        synced: vec![],
+        msr_6e0: 0,
+    };
+    assert_eq!(t.cpu.run(&mut bus, 1000), Exit::Halted);
+    assert_eq!(t.r(ESI), 0x2222_2222, "A20 off: 0x1000f0 aliases 0xf0");
+    assert_eq!(t.r(EDI), 0x1111_1111, "A20 on: distinct megabyte");
+    // Each OUT synced the clock with the instructions retired before it.
+    assert_eq!(&bus.synced[..2], &[2, 6]);
+    // RDTSC reads the board's clock at its own instruction (index 8).
+    assert_eq!(t.r(EBX), 8 * 10 + 1000);
+    assert_eq!(bus.msr_6e0, 0x1234);
+    assert_eq!(t.r(EAX), 0x1234);
+}
