@@ -1067,9 +1067,9 @@ mod tests {
     fn read_back_status_and_count() {
         let mut p = Pit::new();
         wr(&mut p, 0x43, 0x34); // ch0 mode 2 lo/hi binary
-        wr(&mut p, 0x43, 0x7b); // ch1 mode 5 (written as 5) lo/hi BCD
-        wr(&mut p, 0x43, 0x9c); // ch2 mode 6 → 2, lsb only binary: written as 110
-                                // Status of all three: null count set, OUT per mode.
+        wr(&mut p, 0x43, 0x7b); // ch1 mode 5 lo/hi BCD
+        wr(&mut p, 0x43, 0x9c); // ch2 mode 6 (acts as 2, reported as 6), lsb only
+                                // Status of all three: null count set, OUT high in these modes.
         wr(&mut p, 0x43, 0xee);
         assert_eq!(rd(&mut p, 0x40), 0x80 | 0x40 | 0x34);
         assert_eq!(rd(&mut p, 0x41), 0x80 | 0x40 | 0x3b);
@@ -1095,12 +1095,41 @@ mod tests {
         p.advance(at(200));
         assert_eq!(read16(&mut p, 0x41), 418);
         assert_eq!(read16(&mut p, 0x40), 16 - (99 % 16) as u16);
-        // A pending status latch is not overwritten by a second read-back.
+        // A control word drops a pending status latch of its channel only.
         wr(&mut p, 0x43, 0xe2);
-        program(&mut p, 2, 1, 1); // does not touch ch0
-        wr(&mut p, 0x43, 0x30); // ch0 control word clears its latches
+        program(&mut p, 2, 1, 1);
+        wr(&mut p, 0x43, 0x30);
         wr(&mut p, 0x43, 0xe2);
         assert_eq!(rd(&mut p, 0x40), 0x40 | 0x30);
+    }
+
+    #[test]
+    fn status_latch_is_kept_until_read() {
+        let mut p = Pit::new();
+        program(&mut p, 0, 2, 4);
+        p.advance(at(2));
+        wr(&mut p, 0x43, 0xe2); // status: OUT high
+        p.advance(at(4)); // OUT low now
+        wr(&mut p, 0x43, 0xe2); // ignored
+        assert_eq!(rd(&mut p, 0x40), 0x80 | 0x34);
+        wr(&mut p, 0x43, 0xe2);
+        assert_eq!(rd(&mut p, 0x40), 0x34);
+        // With no status latched, reads return the count again.
+        assert_eq!(read16(&mut p, 0x40), 1);
+    }
+
+    #[test]
+    fn one_shot_new_count_waits_for_next_trigger() {
+        let mut p = Pit::new();
+        program(&mut p, 2, 1, 3);
+        wr(&mut p, 0x61, 1); // trigger at 0: low 1..=3, high at 4
+        p.advance(at(2));
+        wr(&mut p, 0x42, 6);
+        wr(&mut p, 0x42, 0);
+        assert_eq!(waveform(&mut p, 2, 3, 5), bits("011"));
+        wr(&mut p, 0x61, 0);
+        wr(&mut p, 0x61, 1); // trigger at 5 with the new count 6
+        assert_eq!(waveform(&mut p, 2, 6, 12), bits("0000001"));
     }
 
     #[test]
