@@ -6,7 +6,7 @@
 //!
 //!   cargo run --release -p leap-benches --bin mips [-- RUNS]
 
-use leap_machine::{Boot, Config, Machine, RunOutcome};
+use leap_machine::{Boot, Config, Machine, RunOutcome, Serial};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,16 +25,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// One Leap run in-process: (instructions, seconds).
 fn leap_run(image: &[u8]) -> (u64, f64) {
-    let cfg = Config {
-        ram_bytes: 128 << 20,
-        boot: Boot::Multiboot {
+    let mut cfg = Config::new(
+        128 << 20,
+        Boot::Multiboot {
             image: image.to_vec(),
             cmdline: String::new(),
         },
-        max_insns: None,
-        timeout: Some(Duration::from_secs(600)),
-        trace: false,
-    };
+    );
+    cfg.timeout = Some(Duration::from_secs(600));
+    cfg.serial = Serial::None;
     let mut m = Machine::new(cfg, Box::new(std::io::sink())).expect("bench image loads");
     let t = Instant::now();
     let out = m.run();

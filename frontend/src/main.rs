@@ -1,10 +1,11 @@
 //! The `leap` command: builds a machine from the command line and runs it
 //! headless. Exit status: the guest's isa-debug-exit status when it uses
-//! port 0xF4; 0 when it halts for good; 2 for bad input; 124 when a time or
-//! instruction limit ends the run; 125 when the guest's CPU shuts down.
+//! port 0xF4; 0 when it halts for good or resets the machine; 2 for bad
+//! input; 124 when a time or instruction limit ends the run; 125 when the
+//! guest's CPU shuts down.
 
 use clap::Parser;
-use leap_machine::{Boot, Config, Machine, RunOutcome};
+use leap_machine::{Boot, ClockMode, Config, Machine, RunOutcome, Serial};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,12 +16,25 @@ struct Args {
     /// Guest RAM in MiB (a suffix M or G is accepted).
     #[arg(short = 'm', long = "memory", default_value = "128", value_parser = parse_mem)]
     memory: u64,
-    /// Multiboot ELF kernel to boot directly.
+    /// Kernel to boot directly: a Linux bzImage or a multiboot ELF.
     #[arg(long, conflicts_with = "bios")]
     kernel: Option<PathBuf>,
-    /// Kernel command line (multiboot).
+    /// Initial ramdisk for a Linux kernel.
+    #[arg(long, requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// Kernel command line.
     #[arg(long, default_value = "", requires = "kernel")]
     append: String,
+    /// Where COM1 goes: stdio, file:PATH or none.
+    #[arg(long, default_value = "stdio", value_parser = parse_serial)]
+    serial: Serial,
+    /// Virtual clock: deterministic (time = instructions retired; identical
+    /// runs) or realtime (host time).
+    #[arg(long, default_value = "deterministic", value_parser = parse_clock)]
+    clock: ClockMode,
+    /// Print the POST codes the guest writes to port 0x80.
+    #[arg(long)]
+    trace_post: bool,
     /// Raw BIOS ROM image (a multiple of 64 KiB) run from the reset vector.
     #[arg(long)]
     bios: Option<PathBuf>,
@@ -49,6 +63,25 @@ fn parse_mem(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("'{s}' is not a memory size in MiB"))
 }
 
+fn parse_serial(s: &str) -> Result<Serial, String> {
+    match s {
+        "stdio" => Ok(Serial::Stdio),
+        "none" => Ok(Serial::None),
+        _ => match s.strip_prefix("file:") {
+            Some(p) if !p.is_empty() => Ok(Serial::File(PathBuf::from(p))),
+            _ => Err(format!("'{s}' is not stdio, file:PATH or none")),
+        },
+    }
+}
+
+fn parse_clock(s: &str) -> Result<ClockMode, String> {
+    match s {
+        "deterministic" => Ok(ClockMode::Deterministic),
+        "realtime" => Ok(ClockMode::Realtime),
+        _ => Err(format!("'{s}' is not deterministic or realtime")),
+    }
+}
+
 fn read_file(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
 }
@@ -57,9 +90,26 @@ fn build_config(a: &Args) -> Result<Config, String> {
     let boot = if let Some(k) = &a.kernel {
         let image = read_file(k, "--kernel")?;
         // Loader errors are prefixed with the file they concern.
-        Boot::Multiboot {
-            image,
-            cmdline: a.append.clone(),
+        if leap_machine::is_bzimage(&image) {
+            let initrd = match &a.initrd {
+                Some(p) => Some(read_file(p, "--initrd")?),
+                None => None,
+            };
+            Boot::Linux {
+                image,
+                initrd,
+                cmdline: a.append.clone(),
+            }
+        } else if a.initrd.is_some() {
+            return Err(format!(
+                "--initrd: {} is not a Linux bzImage; only Linux takes an initrd",
+                k.display()
+            ));
+        } else {
+            Boot::Multiboot {
+                image,
+                cmdline: a.append.clone(),
+            }
         }
     } else if let Some(b) = &a.bios {
         Boot::Rom {
@@ -77,13 +127,14 @@ fn build_config(a: &Args) -> Result<Config, String> {
         Some(t) => Some(Duration::from_secs_f64(t)),
         None => None,
     };
-    Ok(Config {
-        ram_bytes: a.memory << 20,
-        boot,
-        max_insns: a.max_insns,
-        timeout,
-        trace: a.trace,
-    })
+    let mut cfg = Config::new(a.memory << 20, boot);
+    cfg.max_insns = a.max_insns;
+    cfg.timeout = timeout;
+    cfg.trace = a.trace;
+    cfg.clock = a.clock;
+    cfg.serial = a.serial.clone();
+    cfg.trace_post = a.trace_post;
+    Ok(cfg)
 }
 
 fn main() -> ExitCode {
@@ -116,6 +167,10 @@ fn main() -> ExitCode {
         RunOutcome::DebugExit(st) => st as u8,
         RunOutcome::HaltedForever => {
             eprintln!("leap: guest halted with interrupts disabled; stopping");
+            0
+        }
+        RunOutcome::Reset(why) => {
+            eprintln!("leap: guest reset the machine ({why}); stopping");
             0
         }
         RunOutcome::Shutdown(msg) => {

@@ -1,31 +1,78 @@
-//! The board: RAM and ROM placement, port dispatch to devices, and the run
-//! loop. Later issues add the chipset, interrupt controllers and timers.
+//! The board: the PC's chips, port and MMIO routing, IRQ wiring, and the
+//! virtual clock they all read. The CPU reaches it only through `Bus`.
 
-use crate::config::{Boot, Config};
-use leap_bios::{multiboot, rom};
-use leap_cpu::phys::{PG_HOLE, PG_ROM};
-use leap_cpu::{Bus, Cpu, Exit};
+use crate::clock::Clock;
+use leap_cpu::Bus;
 use leap_devices::debug_exit::{self, DebugExit};
 use leap_devices::debugcon::{self, DebugCon};
-use leap_devices::PortDevice;
+use leap_devices::i440fx::I440fx;
+use leap_devices::i8042::I8042;
+use leap_devices::pci::PciBus;
+use leap_devices::pic::Pic;
+use leap_devices::piix3::{Piix3, ResetControl};
+use leap_devices::pit::Pit;
+use leap_devices::port92::Port92;
+use leap_devices::post_code::{self, PostCode};
+use leap_devices::rtc::Rtc;
+use leap_devices::uart::Uart;
+use leap_devices::{ones, PortDevice};
 use std::collections::HashSet;
 use std::io::Write;
-use std::time::Instant;
+
+/// COM1-COM4 base ports and their ISA IRQs.
+pub const COM_PORTS: [(u16, u8); 4] = [(0x3f8, 4), (0x2f8, 3), (0x3e8, 4), (0x2e8, 3)];
 
 /// Everything on the CPU's bus.
 pub struct Board {
+    pub clock: Clock,
+    /// Virtual time of the access being served, set by `sync_time`.
+    pub now: u64,
+    pub pic: Pic,
+    pub pit: Pit,
+    pub rtc: Rtc,
+    pub uarts: [Uart; 4],
+    pub i8042: I8042,
+    pub port92: Port92,
+    /// PCI bus 0: the i440FX host bridge (00.0) and the PIIX3 ISA bridge (01.0).
+    pub pci: PciBus,
+    pub reset_control: ResetControl,
+    pub post: PostCode,
     pub debugcon: DebugCon,
     pub debug_exit: DebugExit,
+    /// COM1's output sink.
+    pub serial_out: Option<Box<dyn Write + Send>>,
+    /// Why the guest asked for a reset, once it has.
+    pub reset_request: Option<&'static str>,
+    pub trace_post: bool,
     /// BIOS ROM mapped at the top of the 4 GiB space.
-    rom_high: Vec<u8>,
+    pub rom_high: Vec<u8>,
     warned_ports: HashSet<u16>,
 }
 
 impl Board {
-    fn new(out: Box<dyn Write + Send>) -> Self {
+    pub fn new(clock: Clock, rtc_start: u64, out: Box<dyn Write + Send>) -> Self {
         Board {
+            clock,
+            now: 0,
+            pic: Pic::new(),
+            pit: Pit::new(),
+            rtc: Rtc::new(rtc_start),
+            uarts: std::array::from_fn(|_| Uart::new()),
+            i8042: I8042::new(),
+            port92: Port92::new(),
+            pci: {
+                let mut pci = PciBus::new();
+                pci.add(0, 0, Box::new(I440fx::new()));
+                pci.add(1, 0, Box::new(Piix3::new()));
+                pci
+            },
+            reset_control: ResetControl::new(),
+            post: PostCode::default(),
             debugcon: DebugCon::new(out),
             debug_exit: DebugExit::default(),
+            serial_out: None,
+            reset_request: None,
+            trace_post: false,
             rom_high: Vec::new(),
             warned_ports: HashSet::new(),
         }
@@ -40,14 +87,87 @@ impl Board {
             eprintln!("leap: {what} of unassigned I/O port {port:#06x} (logged once per port)");
         }
     }
-}
 
-fn ones(size: u8) -> u64 {
-    match size {
-        1 => 0xff,
-        2 => 0xffff,
-        4 => 0xffff_ffff,
-        _ => u64::MAX,
+    /// Bring every timed device to `self.now`, then forward IRQ levels.
+    pub fn advance_all(&mut self) {
+        let now = self.now;
+        self.pit.advance(now);
+        self.rtc.advance(now);
+        self.i8042.advance(now);
+        for u in self.uarts.iter_mut() {
+            u.advance(now);
+        }
+        self.update_irqs();
+    }
+
+    /// The earliest time a device needs attention.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let mut d = [
+            self.pit.next_deadline(),
+            self.rtc.next_deadline(),
+            self.i8042.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        for u in &self.uarts {
+            if let Some(t) = u.next_deadline() {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
+        }
+        d
+    }
+
+    /// Forward every device's interrupt line to the interrupt controller.
+    pub fn update_irqs(&mut self) {
+        if self.pit.take_irq0_edges() > 0 {
+            // IRQ0 is edge-triggered: make the edge even if the line was high.
+            self.pic.set_irq(0, false);
+            self.pic.set_irq(0, true);
+        }
+        self.pic.set_irq(1, self.i8042.irq1());
+        let mut com = [false; 16];
+        for (u, &(_, irq)) in self.uarts.iter().zip(COM_PORTS.iter()) {
+            com[irq as usize] |= u.irq_level();
+        }
+        self.pic.set_irq(3, com[3]);
+        self.pic.set_irq(4, com[4]);
+        self.pic.set_irq(8, self.rtc.irq_level());
+        self.pic.set_irq(12, self.i8042.irq12());
+    }
+
+    /// Move COM1's transmitted bytes to its sink.
+    fn flush_serial(&mut self) {
+        let out = self.uarts[0].take_output();
+        if let Some(sink) = self.serial_out.as_mut() {
+            if !out.is_empty() {
+                let _ = sink.write_all(&out);
+                let _ = sink.flush();
+            }
+        }
+        for u in &mut self.uarts[1..] {
+            u.take_output();
+        }
+    }
+
+    fn check_resets(&mut self) {
+        if self.i8042.take_reset_request() {
+            self.reset_request
+                .get_or_insert("keyboard controller reset pulse");
+        }
+        if self.port92.take_reset_request() {
+            self.reset_request.get_or_insert("port 0x92 fast reset");
+        }
+        if self.reset_control.take_reset_request() {
+            self.reset_request
+                .get_or_insert("reset control register 0xcf9");
+        }
+    }
+
+    fn com_index(port: u16) -> Option<usize> {
+        COM_PORTS
+            .iter()
+            .position(|&(base, _)| (base..base + 8).contains(&port))
     }
 }
 
@@ -61,140 +181,119 @@ impl Bus for Board {
             }
             return v;
         }
-        ones(size)
+        leap_cpu::flags::size_mask(size)
     }
 
     fn mmio_write(&mut self, _addr: u64, _size: u8, _value: u64) {}
 
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
-        match port {
-            debugcon::PORT => self.debugcon.read(port, size),
-            _ => {
-                self.unassigned_port(port, "read");
-                ones(size) as u32
+        let now = self.now;
+        let v = match port {
+            0x20 | 0x21 | 0xa0 | 0xa1 | 0x4d0 | 0x4d1 => self.pic.read(port, size),
+            0x40..=0x43 | 0x61 => {
+                self.pit.advance(now);
+                self.pit.read(port, size)
             }
-        }
+            0x70 | 0x71 => {
+                self.rtc.advance(now);
+                self.rtc.read(port, size)
+            }
+            0x60 | 0x64 => {
+                self.i8042.advance(now);
+                self.i8042.read(port, size)
+            }
+            0x92 => self.port92.read(port, size),
+            0xcf8..=0xcff if ResetControl::claims(port, size) => {
+                self.reset_control.read(port, size)
+            }
+            0xcf8..=0xcff => self.pci.read(port, size),
+            post_code::PORT => self.post.read(port, size),
+            debugcon::PORT => self.debugcon.read(port, size),
+            _ => match Self::com_index(port) {
+                Some(k) => {
+                    self.uarts[k].advance(now);
+                    self.uarts[k].read(port, size)
+                }
+                None => {
+                    self.unassigned_port(port, "read");
+                    return ones(size);
+                }
+            },
+        };
+        self.update_irqs();
+        v
     }
 
     fn io_write(&mut self, port: u16, size: u8, value: u32) {
+        let now = self.now;
         match port {
+            0x20 | 0x21 | 0xa0 | 0xa1 | 0x4d0 | 0x4d1 => self.pic.write(port, size, value),
+            0x40..=0x43 | 0x61 => {
+                self.pit.advance(now);
+                self.pit.write(port, size, value)
+            }
+            0x70 | 0x71 => {
+                self.rtc.advance(now);
+                self.rtc.write(port, size, value)
+            }
+            0x60 | 0x64 => {
+                self.i8042.advance(now);
+                self.i8042.write(port, size, value);
+                self.check_resets();
+            }
+            0x92 => {
+                self.port92.write(port, size, value);
+                self.check_resets();
+            }
+            0xcf8..=0xcff if ResetControl::claims(port, size) => {
+                self.reset_control.write(port, size, value);
+                self.check_resets();
+            }
+            0xcf8..=0xcff => self.pci.write(port, size, value),
+            post_code::PORT => {
+                self.post.write(port, size, value);
+                if self.trace_post {
+                    eprintln!("leap: POST code {:#04x}", value as u8);
+                }
+            }
             debugcon::PORT => self.debugcon.write(port, size, value),
             debug_exit::PORT => self.debug_exit.write(port, size, value),
-            _ => self.unassigned_port(port, "write"),
+            _ => match Self::com_index(port) {
+                Some(k) => {
+                    self.uarts[k].advance(now);
+                    self.uarts[k].write(port, size, value);
+                    self.flush_serial();
+                }
+                None => {
+                    self.unassigned_port(port, "write");
+                    return;
+                }
+            },
         }
+        self.update_irqs();
+    }
+
+    fn intr_pending(&mut self) -> bool {
+        self.pic.intr()
+    }
+
+    fn intr_ack(&mut self) -> u8 {
+        self.pic.ack()
+    }
+
+    fn sync_time(&mut self, icount: u64) {
+        self.now = self.clock.now(icount);
+    }
+
+    fn clock_ns(&mut self, icount: u64) -> u64 {
+        self.clock.now(icount)
+    }
+
+    fn a20_enabled(&self) -> bool {
+        self.i8042.a20() || self.port92.a20()
     }
 
     fn stop_requested(&self) -> bool {
-        self.debug_exit.status.is_some()
-    }
-}
-
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunOutcome {
-    /// The guest wrote to the isa-debug-exit port: exit with this status.
-    DebugExit(i32),
-    /// HLT with interrupts disabled and nothing that could wake the CPU.
-    HaltedForever,
-    /// A triple fault shut the processor down.
-    Shutdown(String),
-    InstructionLimit,
-    Timeout,
-}
-
-pub struct Machine {
-    pub cpu: Cpu,
-    pub board: Board,
-    cfg: Config,
-}
-
-/// Instructions per run slice between wall-clock checks.
-const SLICE: u64 = 1 << 20;
-
-impl Machine {
-    /// Build the machine and load the boot image. Errors name the problem.
-    pub fn new(cfg: Config, out: Box<dyn Write + Send>) -> Result<Self, String> {
-        if cfg.ram_bytes < 1 << 20 {
-            return Err(format!(
-                "-m: at least 1 MiB of RAM is needed, got {} bytes",
-                cfg.ram_bytes
-            ));
-        }
-        if cfg.ram_bytes > 3584 << 20 {
-            return Err("-m: at most 3584 MiB is supported (32-bit physical map)".into());
-        }
-        let mut cpu = Cpu::new(cfg.ram_bytes as usize);
-        cpu.trace = cfg.trace;
-        // Legacy VGA window: not RAM.
-        cpu.mem.set_range_flags(0xa0000, 0x20000, PG_HOLE, 0);
-        let mut board = Board::new(out);
-        match &cfg.boot {
-            Boot::Multiboot { image, cmdline } => {
-                let st = multiboot::load(image, cmdline, &mut RamView(&mut cpu))
-                    .map_err(|e| e.to_string())?;
-                cpu.set_flat32();
-                cpu.s.rip = st.entry as u64;
-                cpu.s.gpr[0] = multiboot::BOOTLOADER_MAGIC as u64;
-                cpu.s.gpr[3] = st.mbi as u64;
-                cpu.s.flags.set_raw(0x2);
-            }
-            Boot::Rom { image } => {
-                rom::check_rom(image).map_err(|e| e.to_string())?;
-                let (base, win) = rom::low_window(image);
-                cpu.mem.set_range_flags(base, win.len() as u64, 0, PG_HOLE);
-                cpu.mem.load(base, win);
-                cpu.mem.set_range_flags(base, win.len() as u64, PG_ROM, 0);
-                board.rom_high = image.clone();
-            }
-        }
-        Ok(Machine { cpu, board, cfg })
-    }
-
-    /// Run until the guest exits, halts for good, or a limit is reached.
-    pub fn run(&mut self) -> RunOutcome {
-        let start = Instant::now();
-        loop {
-            let mut budget = SLICE;
-            if let Some(max) = self.cfg.max_insns {
-                if self.cpu.icount >= max {
-                    return RunOutcome::InstructionLimit;
-                }
-                budget = budget.min(max - self.cpu.icount);
-            }
-            match self.cpu.run(&mut self.board, budget) {
-                Exit::Stopped => {}
-                Exit::Budget => {}
-                Exit::Halted => {
-                    // No interrupt sources exist yet, so HLT can only end the run.
-                    return RunOutcome::HaltedForever;
-                }
-                Exit::TripleFault(msg) => return RunOutcome::Shutdown(msg),
-            }
-            if let Some(st) = self.board.debug_exit.status {
-                return RunOutcome::DebugExit(st);
-            }
-            if let Some(t) = self.cfg.timeout {
-                if start.elapsed() >= t {
-                    return RunOutcome::Timeout;
-                }
-            }
-        }
-    }
-
-    /// Everything the guest wrote to port 0xE9.
-    pub fn debug_output(&self) -> &[u8] {
-        &self.board.debugcon.captured
-    }
-}
-
-/// The multiboot loader's view of guest RAM.
-struct RamView<'a>(&'a mut Cpu);
-
-impl multiboot::GuestRam for RamView<'_> {
-    fn size(&self) -> u64 {
-        self.0.mem.size()
-    }
-    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
-        self.0.mem.load(addr, data)
+        self.debug_exit.status.is_some() || self.reset_request.is_some()
     }
 }

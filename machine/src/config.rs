@@ -1,13 +1,31 @@
 //! What to build and boot.
 
+use crate::clock::ClockMode;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub enum Boot {
     /// A multiboot ELF kernel with its command line.
     Multiboot { image: Vec<u8>, cmdline: String },
+    /// A Linux bzImage through the 32-bit boot protocol.
+    Linux {
+        image: Vec<u8>,
+        initrd: Option<Vec<u8>>,
+        cmdline: String,
+    },
     /// A raw BIOS ROM run from the reset vector.
     Rom { image: Vec<u8> },
+}
+
+/// Where COM1's output goes (and whether host input reaches it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serial {
+    /// Output to stdout; stdin bytes go to the guest.
+    Stdio,
+    /// Output appended to a file.
+    File(PathBuf),
+    None,
 }
 
 #[derive(Clone, Debug)]
@@ -19,4 +37,25 @@ pub struct Config {
     /// Stop after this much host time.
     pub timeout: Option<Duration>,
     pub trace: bool,
+    pub clock: ClockMode,
+    pub serial: Serial,
+    /// Print POST codes written to port 0x80 on stderr.
+    pub trace_post: bool,
+}
+
+impl Config {
+    /// Defaults for everything but the boot image: deterministic clock,
+    /// COM1 on stdio.
+    pub fn new(ram_bytes: u64, boot: Boot) -> Self {
+        Config {
+            ram_bytes,
+            boot,
+            max_insns: None,
+            timeout: None,
+            trace: false,
+            clock: ClockMode::Deterministic,
+            serial: Serial::Stdio,
+            trace_post: false,
+        }
+    }
 }

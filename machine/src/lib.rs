@@ -1,8 +1,14 @@
-//! leap-machine: the PC board. Memory map, port routing, and the run loop
-//! that drives the CPU under instruction and wall-clock limits.
+//! leap-machine: the PC board. Memory map, port routing, IRQ wiring, the
+//! virtual clock, and the run loop that drives the CPU from one device
+//! deadline to the next.
 
 pub mod board;
+pub mod clock;
 pub mod config;
+pub mod machine;
 
-pub use board::{Board, Machine, RunOutcome};
-pub use config::{Boot, Config};
+pub use board::Board;
+pub use clock::ClockMode;
+pub use config::{Boot, Config, Serial};
+pub use leap_bios::linux::is_bzimage;
+pub use machine::{Machine, RunOutcome};

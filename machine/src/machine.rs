@@ -1,0 +1,250 @@
+//! The machine: builds the board from a `Config`, loads the boot image, and
+//! runs the CPU from one device deadline to the next.
+
+use crate::board::Board;
+use crate::clock::{Clock, ClockMode};
+use crate::config::{Boot, Config, Serial};
+use leap_bios::{linux, multiboot, rom};
+use leap_cpu::phys::{PG_HOLE, PG_ROM};
+use leap_cpu::state::{DescTable, FLAG_IF};
+use leap_cpu::{Cpu, Exit};
+use std::io::{Read, Write};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The guest wrote to the isa-debug-exit port: exit with this status.
+    DebugExit(i32),
+    /// HLT with nothing that could ever wake the CPU.
+    HaltedForever,
+    /// A triple fault shut the processor down.
+    Shutdown(String),
+    /// The guest reset the machine (there is no firmware to reboot into
+    /// yet, so a reset ends the run like QEMU's -no-reboot).
+    Reset(&'static str),
+    InstructionLimit,
+    Timeout,
+}
+
+pub struct Machine {
+    pub cpu: Cpu,
+    pub board: Board,
+    cfg: Config,
+    /// Host bytes for COM1, from a reader thread on stdin.
+    input: Option<Receiver<u8>>,
+    pending_input: Vec<u8>,
+}
+
+/// Most instructions run between checks of the host (time limit, input).
+const SLICE: u64 = 1 << 20;
+/// The RTC's start date in deterministic mode (2024-01-01 00:00:00 UTC), so
+/// runs do not depend on the day they happen.
+pub const DETERMINISTIC_EPOCH: u64 = 1_704_067_200;
+
+impl Machine {
+    /// Build the machine and load the boot image. Errors name the problem.
+    pub fn new(cfg: Config, out: Box<dyn Write + Send>) -> Result<Self, String> {
+        if cfg.ram_bytes < 1 << 20 {
+            return Err(format!(
+                "-m: at least 1 MiB of RAM is needed, got {} bytes",
+                cfg.ram_bytes
+            ));
+        }
+        if cfg.ram_bytes > 3584 << 20 {
+            return Err("-m: at most 3584 MiB is supported (32-bit physical map)".into());
+        }
+        let mut cpu = Cpu::new(cfg.ram_bytes as usize);
+        cpu.trace = cfg.trace;
+        // Legacy VGA window: not RAM.
+        cpu.mem.set_range_flags(0xa0000, 0x20000, PG_HOLE, 0);
+        let rtc_start = match cfg.clock {
+            ClockMode::Deterministic => DETERMINISTIC_EPOCH,
+            ClockMode::Realtime => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(DETERMINISTIC_EPOCH),
+        };
+        let mut board = Board::new(Clock::new(cfg.clock), rtc_start, out);
+        board.rtc.set_pc_config(cfg.ram_bytes, 0);
+        board.trace_post = cfg.trace_post;
+        board.post.keep_log = false;
+        let mut input = None;
+        match &cfg.serial {
+            Serial::Stdio => {
+                board.serial_out = Some(Box::new(std::io::stdout()));
+                input = Some(spawn_stdin_reader());
+            }
+            Serial::File(p) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("--serial file:{}: {e}", p.display()))?;
+                board.serial_out = Some(Box::new(f));
+            }
+            Serial::None => {}
+        }
+        match &cfg.boot {
+            Boot::Multiboot { image, cmdline } => {
+                let st = multiboot::load(image, cmdline, &mut RamView(&mut cpu))
+                    .map_err(|e| e.to_string())?;
+                cpu.set_flat32();
+                cpu.s.rip = st.entry as u64;
+                cpu.s.gpr[0] = multiboot::BOOTLOADER_MAGIC as u64;
+                cpu.s.gpr[3] = st.mbi as u64;
+                cpu.s.flags.set_raw(0x2);
+            }
+            Boot::Linux {
+                image,
+                initrd,
+                cmdline,
+            } => {
+                let st = linux::load(image, initrd.as_deref(), cmdline, &mut RamView(&mut cpu))
+                    .map_err(|e| e.to_string())?;
+                cpu.set_flat32();
+                cpu.s.gdtr = DescTable {
+                    base: linux::GDT_ADDR,
+                    limit: 0x1f,
+                };
+                cpu.s.gpr = [0; 16];
+                cpu.s.rip = st.entry as u64;
+                cpu.s.gpr[6] = st.boot_params as u64; // ESI
+                cpu.s.flags.set_raw(0x2);
+            }
+            Boot::Rom { image } => {
+                rom::check_rom(image).map_err(|e| e.to_string())?;
+                let (base, win) = rom::low_window(image);
+                cpu.mem.set_range_flags(base, win.len() as u64, 0, PG_HOLE);
+                cpu.mem.load(base, win);
+                cpu.mem.set_range_flags(base, win.len() as u64, PG_ROM, 0);
+                board.rom_high = image.clone();
+            }
+        }
+        Ok(Machine {
+            cpu,
+            board,
+            cfg,
+            input,
+            pending_input: Vec::new(),
+        })
+    }
+
+    /// Run until the guest exits, halts for good, or a limit is reached.
+    pub fn run(&mut self) -> RunOutcome {
+        let start = Instant::now();
+        loop {
+            if let Some(max) = self.cfg.max_insns {
+                if self.cpu.icount >= max {
+                    return RunOutcome::InstructionLimit;
+                }
+            }
+            if let Some(t) = self.cfg.timeout {
+                if start.elapsed() >= t {
+                    return RunOutcome::Timeout;
+                }
+            }
+            self.board.now = self.board.clock.now(self.cpu.icount);
+            self.board.advance_all();
+            self.feed_input();
+            let deadline = self.board.next_deadline();
+            let mut budget = SLICE;
+            if let Some(d) = deadline {
+                budget = budget.min(self.board.clock.budget_until(self.cpu.icount, d));
+            }
+            if let Some(max) = self.cfg.max_insns {
+                budget = budget.min(max - self.cpu.icount);
+            }
+            match self.cpu.run(&mut self.board, budget) {
+                Exit::Stopped | Exit::Budget => {}
+                Exit::Halted => {
+                    let can_wake = self.cpu.s.flags.raw_bits() & FLAG_IF != 0;
+                    match deadline {
+                        _ if !can_wake => return RunOutcome::HaltedForever,
+                        Some(d) => self.board.clock.idle_until(
+                            self.cpu.icount,
+                            d,
+                            Duration::from_millis(10),
+                        ),
+                        None if self.input.is_some()
+                            && self.board.clock.mode() == ClockMode::Realtime =>
+                        {
+                            std::thread::sleep(Duration::from_millis(10))
+                        }
+                        None => return RunOutcome::HaltedForever,
+                    }
+                }
+                Exit::TripleFault(msg) => return RunOutcome::Shutdown(msg),
+            }
+            if let Some(st) = self.board.debug_exit.status {
+                return RunOutcome::DebugExit(st);
+            }
+            if let Some(why) = self.board.reset_request {
+                return RunOutcome::Reset(why);
+            }
+        }
+    }
+
+    /// Hand host input to COM1 as fast as its FIFO takes it.
+    fn feed_input(&mut self) {
+        if let Some(rx) = &self.input {
+            loop {
+                match rx.try_recv() {
+                    Ok(b) => self.pending_input.push(b),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.input = None;
+                        break;
+                    }
+                }
+            }
+        }
+        if self.pending_input.is_empty() {
+            return;
+        }
+        let com1 = &mut self.board.uarts[0];
+        let n = com1.rx_space().min(self.pending_input.len());
+        if n > 0 {
+            com1.push_input(&self.pending_input[..n]);
+            self.pending_input.drain(..n);
+            self.board.update_irqs();
+        }
+    }
+
+    /// Everything the guest wrote to port 0xE9.
+    pub fn debug_output(&self) -> &[u8] {
+        &self.board.debugcon.captured
+    }
+}
+
+fn spawn_stdin_reader() -> Receiver<u8> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if tx.send(b).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The loaders' view of guest RAM.
+struct RamView<'a>(&'a mut Cpu);
+
+impl multiboot::GuestRam for RamView<'_> {
+    fn size(&self) -> u64 {
+        self.0.mem.size()
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        self.0.mem.load(addr, data)
+    }
+}
