@@ -3,6 +3,7 @@
 
 pub mod e820;
 pub mod linux;
+pub mod mptable;
 pub mod multiboot;
 pub mod rom;
 

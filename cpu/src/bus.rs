@@ -38,6 +38,10 @@ pub trait Bus {
     fn wrmsr(&mut self, _msr: u32, _value: u64) -> bool {
         false
     }
+    /// A local APIC exists and IA32_APIC_BASE enables it (CPUID.1:EDX.APIC).
+    fn apic_enabled(&self) -> bool {
+        false
+    }
     /// The A20 gate as the chipset drives it (8042 output port, port 0x92).
     fn a20_enabled(&self) -> bool {
         true

@@ -7,6 +7,8 @@ pub const FEAT_TSC: u32 = 1 << 4;
 pub const FEAT_MSR: u32 = 1 << 5;
 pub const FEAT_PAE: u32 = 1 << 6;
 pub const FEAT_CX8: u32 = 1 << 8;
+/// Reported only when the board has a local APIC and it is enabled.
+pub const FEAT_APIC: u32 = 1 << 9;
 pub const FEAT_PGE: u32 = 1 << 13;
 pub const FEAT_CMOV: u32 = 1 << 15;
 pub const FEAT_PAT: u32 = 1 << 16;

@@ -2,12 +2,15 @@
 //! virtual clock they all read. The CPU reaches it only through `Bus`.
 
 use crate::clock::Clock;
+use leap_bios::mptable::isa_irq_pin;
 use leap_cpu::Bus;
 use leap_devices::debug_exit::{self, DebugExit};
 use leap_devices::debugcon::{self, DebugCon};
 use leap_devices::i440fx::I440fx;
 use leap_devices::i8042::I8042;
 use leap_devices::pci::PciBus;
+use leap_devices::ioapic::{IoApic, IOAPIC_BASE};
+use leap_devices::lapic::{Lapic, LAPIC_BASE};
 use leap_devices::pic::Pic;
 use leap_devices::piix3::{Piix3, ResetControl};
 use leap_devices::pit::Pit;
@@ -22,12 +25,24 @@ use std::io::Write;
 /// COM1-COM4 base ports and their ISA IRQs.
 pub const COM_PORTS: [(u16, u8); 4] = [(0x3f8, 4), (0x2f8, 3), (0x3e8, 4), (0x2e8, 3)];
 
+/// The I/O APIC's ID (the local APIC has 0).
+pub const IOAPIC_ID: u8 = 1;
+const APIC_BASE_BSP: u64 = 1 << 8;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const MSR_APIC_BASE: u32 = 0x1b;
+const MSR_TSC_DEADLINE: u32 = 0x6e0;
+const APIC_WINDOW: u64 = 0x1000;
+
 /// Everything on the CPU's bus.
 pub struct Board {
     pub clock: Clock,
     /// Virtual time of the access being served, set by `sync_time`.
     pub now: u64,
     pub pic: Pic,
+    pub lapic: Lapic,
+    pub ioapic: IoApic,
+    /// IA32_APIC_BASE: the local APIC's address and global enable.
+    pub apic_base: u64,
     pub pit: Pit,
     pub rtc: Rtc,
     pub uarts: [Uart; 4],
@@ -55,6 +70,9 @@ impl Board {
             clock,
             now: 0,
             pic: Pic::new(),
+            lapic: Lapic::new(0),
+            ioapic: IoApic::new(IOAPIC_ID),
+            apic_base: LAPIC_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE,
             pit: Pit::new(),
             rtc: Rtc::new(rtc_start),
             uarts: std::array::from_fn(|_| Uart::new()),
@@ -94,6 +112,7 @@ impl Board {
         self.pit.advance(now);
         self.rtc.advance(now);
         self.i8042.advance(now);
+        self.lapic.advance(now);
         for u in self.uarts.iter_mut() {
             u.advance(now);
         }
@@ -106,6 +125,7 @@ impl Board {
             self.pit.next_deadline(),
             self.rtc.next_deadline(),
             self.i8042.next_deadline(),
+            self.lapic.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -118,22 +138,62 @@ impl Board {
         d
     }
 
-    /// Forward every device's interrupt line to the interrupt controller.
+    /// Drive one ISA IRQ line: it reaches both the 8259s and the I/O APIC.
+    fn isa_irq(&mut self, irq: u8, level: bool) {
+        self.pic.set_irq(irq, level);
+        self.ioapic.set_irq(isa_irq_pin(irq) as usize, level);
+    }
+
+    /// Forward every device's interrupt line to the interrupt controllers.
     pub fn update_irqs(&mut self) {
         if self.pit.take_irq0_edges() > 0 {
             // IRQ0 is edge-triggered: make the edge even if the line was high.
-            self.pic.set_irq(0, false);
-            self.pic.set_irq(0, true);
+            self.isa_irq(0, false);
+            self.isa_irq(0, true);
         }
-        self.pic.set_irq(1, self.i8042.irq1());
+        self.isa_irq(1, self.i8042.irq1());
         let mut com = [false; 16];
         for (u, &(_, irq)) in self.uarts.iter().zip(COM_PORTS.iter()) {
             com[irq as usize] |= u.irq_level();
         }
-        self.pic.set_irq(3, com[3]);
-        self.pic.set_irq(4, com[4]);
-        self.pic.set_irq(8, self.rtc.irq_level());
-        self.pic.set_irq(12, self.i8042.irq12());
+        self.isa_irq(3, com[3]);
+        self.isa_irq(4, com[4]);
+        self.isa_irq(8, self.rtc.irq_level());
+        self.isa_irq(12, self.i8042.irq12());
+        self.route_apic_messages();
+    }
+
+    /// Deliver I/O APIC messages to the local APIC, and the local APIC's
+    /// level-triggered EOIs back to the I/O APIC.
+    fn route_apic_messages(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some(v) = self.lapic.take_eoi() {
+                self.ioapic.eoi(v);
+                any = true;
+            }
+            for (vector, level, _dest, mode) in self.ioapic.take_interrupts() {
+                any = true;
+                match mode {
+                    // Fixed and lowest priority: one CPU takes it either way.
+                    0 | 1 => self.lapic.accept(vector, level),
+                    // ExtINT: the 8259 answers the acknowledge; its INTR
+                    // already reaches the CPU through LINT0.
+                    _ => {}
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn lapic_on(&self) -> bool {
+        self.apic_base & APIC_BASE_ENABLE != 0
+    }
+
+    fn lapic_window(&self) -> u64 {
+        self.apic_base & !0xfff & 0xf_ffff_ffff
     }
 
     /// Move COM1's transmitted bytes to its sink.
@@ -173,6 +233,18 @@ impl Board {
 
 impl Bus for Board {
     fn mmio_read(&mut self, addr: u64, size: u8) -> u64 {
+        let lapic = self.lapic_window();
+        if self.lapic_on() && (lapic..lapic + APIC_WINDOW).contains(&addr) {
+            let off = (addr - lapic) as u32;
+            self.lapic.advance(self.now);
+            let v = self.lapic.read(off & !3) as u64;
+            return (v >> (8 * (off & 3))) & leap_cpu::flags::size_mask(size);
+        }
+        if (IOAPIC_BASE..IOAPIC_BASE + APIC_WINDOW).contains(&addr) {
+            let off = (addr - IOAPIC_BASE) as u32;
+            let v = self.ioapic.read(off & !3) as u64;
+            return (v >> (8 * (off & 3))) & leap_cpu::flags::size_mask(size);
+        }
         if !self.rom_high.is_empty() && addr >= self.rom_base() && addr < 0x1_0000_0000 {
             let off = (addr - self.rom_base()) as usize;
             let mut v = 0u64;
@@ -184,7 +256,19 @@ impl Bus for Board {
         leap_cpu::flags::size_mask(size)
     }
 
-    fn mmio_write(&mut self, _addr: u64, _size: u8, _value: u64) {}
+    fn mmio_write(&mut self, addr: u64, _size: u8, value: u64) {
+        // The APICs decode aligned 32-bit accesses; narrower writes land on
+        // their dword as the registers are defined only whole.
+        let lapic = self.lapic_window();
+        if self.lapic_on() && (lapic..lapic + APIC_WINDOW).contains(&addr) {
+            self.lapic.advance(self.now);
+            self.lapic.write((addr - lapic) as u32 & !3, value as u32);
+            self.route_apic_messages();
+        } else if (IOAPIC_BASE..IOAPIC_BASE + APIC_WINDOW).contains(&addr) {
+            self.ioapic.write((addr - IOAPIC_BASE) as u32 & !3, value as u32);
+            self.route_apic_messages();
+        }
+    }
 
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
         let now = self.now;
@@ -274,11 +358,51 @@ impl Bus for Board {
     }
 
     fn intr_pending(&mut self) -> bool {
-        self.pic.intr()
+        if !self.lapic_on() {
+            return self.pic.intr();
+        }
+        self.lapic.intr_pending() || (self.lapic.lint0_extint() && self.pic.intr())
     }
 
     fn intr_ack(&mut self) -> u8 {
-        self.pic.ack()
+        if self.lapic_on() && self.lapic.intr_pending() {
+            self.lapic.ack()
+        } else {
+            self.pic.ack()
+        }
+    }
+
+    fn rdmsr(&mut self, msr: u32) -> Option<u64> {
+        match msr {
+            MSR_APIC_BASE => Some(self.apic_base),
+            MSR_TSC_DEADLINE => Some(self.lapic.tsc_deadline()),
+            _ => None,
+        }
+    }
+
+    fn wrmsr(&mut self, msr: u32, value: u64) -> bool {
+        match msr {
+            MSR_APIC_BASE => {
+                // BSP is read-only; clearing the enable bit resets the APIC.
+                let was_on = self.lapic_on();
+                self.apic_base =
+                    (value & (0xf_ffff_f000 | APIC_BASE_ENABLE)) | (self.apic_base & APIC_BASE_BSP);
+                if was_on && !self.lapic_on() {
+                    self.lapic.reset();
+                }
+                true
+            }
+            MSR_TSC_DEADLINE => {
+                self.lapic.advance(self.now);
+                self.lapic.set_tsc_deadline(value);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn apic_enabled(&self) -> bool {
+        self.lapic_on()
     }
 
     fn sync_time(&mut self, icount: u64) {

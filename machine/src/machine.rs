@@ -4,7 +4,7 @@
 use crate::board::Board;
 use crate::clock::{Clock, ClockMode};
 use crate::config::{Boot, Config, Serial};
-use leap_bios::{linux, multiboot, rom};
+use leap_bios::{e820, linux, mptable, multiboot, rom};
 use leap_cpu::phys::{PG_HOLE, PG_ROM};
 use leap_cpu::state::{DescTable, FLAG_IF};
 use leap_cpu::{Cpu, Exit};
@@ -122,6 +122,9 @@ impl Machine {
                 board.rom_high = image.clone();
             }
         }
+        if !matches!(cfg.boot, Boot::Rom { .. }) {
+            write_firmware_tables(&mut cpu);
+        }
         Ok(Machine {
             cpu,
             board,
@@ -216,6 +219,33 @@ impl Machine {
     pub fn debug_output(&self) -> &[u8] {
         &self.board.debugcon.captured
     }
+}
+
+/// Where direct boots put the MP tables: the BIOS area, which E820 reserves
+/// and where kernels search for them.
+pub const MPTABLE_ADDR: u64 = 0xf6000;
+
+/// What a BIOS would leave for a directly booted kernel: the BIOS data
+/// area's memory fields and the MP tables that describe the APICs.
+fn write_firmware_tables(cpu: &mut Cpu) {
+    let ebda_seg = (e820::LOW_RAM_END >> 4) as u16;
+    cpu.mem.load(0x40e, &ebda_seg.to_le_bytes());
+    cpu.mem.load(0x413, &((e820::LOW_RAM_END >> 10) as u16).to_le_bytes());
+    let id = leap_cpu::cpuid::cpuid(1, 0);
+    let table = mptable::build(
+        MPTABLE_ADDR as u32,
+        &mptable::MpConfig {
+            lapic_addr: leap_devices::lapic::LAPIC_BASE as u32,
+            lapic_id: 0,
+            lapic_version: leap_devices::lapic::VERSION as u8,
+            ioapic_id: crate::board::IOAPIC_ID,
+            ioapic_version: leap_devices::ioapic::VERSION as u8,
+            ioapic_addr: leap_devices::ioapic::IOAPIC_BASE as u32,
+            cpu_signature: id[0],
+            cpu_features: id[3] | leap_cpu::cpuid::FEAT_APIC,
+        },
+    );
+    cpu.mem.load(MPTABLE_ADDR, &table);
 }
 
 fn spawn_stdin_reader() -> Receiver<u8> {

@@ -489,10 +489,14 @@ fn h_sti(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     Ok(())
 }
 
-fn h_cpuid(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
+fn h_cpuid(c: &mut Cpu, b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     let leaf = c.s.gpr[EAX] as u32;
     let sub = c.s.gpr[ECX] as u32;
-    let r = cpuid::cpuid(leaf, sub);
+    let mut r = cpuid::cpuid(leaf, sub);
+    // The APIC bit follows IA32_APIC_BASE's global enable (SDM 10.4.3).
+    if leaf == 1 && b.apic_enabled() {
+        r[3] |= cpuid::FEAT_APIC;
+    }
     c.s.gpr[EAX] = r[0] as u64;
     c.s.gpr[EBX] = r[1] as u64;
     c.s.gpr[ECX] = r[2] as u64;
