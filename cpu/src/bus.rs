@@ -51,6 +51,9 @@ pub trait Bus {
     fn stop_requested(&self) -> bool {
         false
     }
+    /// The FPU's FERR# output: an unmasked x87 exception is pending while
+    /// CR0.NE=0 (IRQ 13 on a PC).
+    fn ferr(&mut self, _asserted: bool) {}
 }
 
 /// A bus with nothing on it: unmapped reads float high, writes vanish.

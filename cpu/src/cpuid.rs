@@ -1,6 +1,7 @@
 //! CPUID: reports only what this CPU implements.
 
 /// Leaf 1 EDX feature bits.
+pub const FEAT_FPU: u32 = 1 << 0;
 pub const FEAT_DE: u32 = 1 << 2;
 pub const FEAT_PSE: u32 = 1 << 3;
 pub const FEAT_TSC: u32 = 1 << 4;
@@ -13,6 +14,8 @@ pub const FEAT_PGE: u32 = 1 << 13;
 pub const FEAT_CMOV: u32 = 1 << 15;
 pub const FEAT_PAT: u32 = 1 << 16;
 pub const FEAT_PSE36: u32 = 1 << 17;
+pub const FEAT_MMX: u32 = 1 << 23;
+pub const FEAT_FXSR: u32 = 1 << 24;
 /// Extended leaf 0x80000001 EDX.
 pub const EXT_NX: u32 = 1 << 20;
 
@@ -34,8 +37,9 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
             dword(&VENDOR[4..8]),
         ],
         1 => {
-            // Family 6, model 3, stepping 3: a P6-class integer core.
-            let edx = FEAT_DE
+            // Family 6, model 3, stepping 3: a P6-class core with x87, MMX, FXSR.
+            let edx = FEAT_FPU
+                | FEAT_DE
                 | FEAT_PSE
                 | FEAT_TSC
                 | FEAT_MSR
@@ -44,7 +48,9 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 | FEAT_PGE
                 | FEAT_CMOV
                 | FEAT_PAT
-                | FEAT_PSE36;
+                | FEAT_PSE36
+                | FEAT_MMX
+                | FEAT_FXSR;
             [0x0000_0633, 0, 0, edx]
         }
         0x8000_0000 => [0x8000_0004, 0, 0, 0],

@@ -10,6 +10,7 @@ pub mod cpuid;
 pub mod exception;
 pub mod exec;
 pub mod flags;
+pub mod fpu;
 pub mod insn;
 pub mod mmu;
 pub mod msr;

@@ -179,6 +179,8 @@ pub struct CpuState {
     pub cpl: u8,
     /// PDPTE registers loaded when PAE paging is enabled.
     pub pdpte: [u64; 4],
+    /// x87 FPU / MMX registers.
+    pub fpu: crate::fpu::FpuState,
 }
 
 impl Default for CpuState {
@@ -211,6 +213,7 @@ impl Default for CpuState {
             mtrr_var: [0; 16],
             cpl: 0,
             pdpte: [0; 4],
+            fpu: Default::default(),
         };
         s.reset();
         s
@@ -262,6 +265,7 @@ impl CpuState {
         self.efer = 0;
         self.dr = [0, 0, 0, 0, 0xffff_0ff0, 0x400, 0xffff_0ff0, 0x400];
         self.cpl = 0;
+        self.fpu = crate::fpu::FpuState::reset_state();
     }
 
     #[inline]

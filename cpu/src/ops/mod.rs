@@ -15,8 +15,10 @@ pub mod bits;
 pub mod control;
 pub mod desc;
 pub mod farxfer;
+pub mod fpu;
 pub mod interrupt;
 pub mod io;
+pub mod mmx;
 pub mod muldiv;
 pub mod segload;
 pub mod shift;
@@ -204,6 +206,8 @@ pub fn handler_for(inst: &Instruction) -> Handler {
         .or_else(|| segload::handler(m, inst))
         .or_else(|| io::handler(m, inst))
         .or_else(|| system::handler(m, inst))
+        .or_else(|| fpu::handler(m, inst))
+        .or_else(|| mmx::handler(m, inst))
         .unwrap_or(match m {
             Ud0 | Ud1 | Ud2 => h_invalid,
             _ => h_unimplemented,
