@@ -117,6 +117,7 @@ kernel paging paging.c paging_asm.S
 kernel vm86 vm86.c vm86_code.S
 kernel task_switch task_switch.c task_switch_asm.S
 kernel smc smc.c smc_asm.S
+kernel pc_devices pc_devices.c pc_devices_asm.S
 kernel bench bench.c
 
 # bench_straddle: the same benchmark with its hot loop function moved into

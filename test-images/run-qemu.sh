@@ -42,7 +42,7 @@ fi
 
 exec timeout "$TIMEOUT" "$QEMU" \
     -machine pc,accel="$ACCEL" -cpu "$CPU" -m 128 \
-    -display none -no-reboot -nodefaults \
+    -display none -no-reboot -nodefaults -serial null \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     -debugcon stdio \
     "${boot[@]}"

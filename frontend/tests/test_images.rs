@@ -39,6 +39,7 @@ const IMAGES: &[&str] = &[
     "vm86",
     "task_switch",
     "smc",
+    "pc_devices",
     "realmode_rom",
 ];
 
@@ -180,6 +181,7 @@ image_tests!(
     vm86,
     task_switch,
     smc,
+    pc_devices,
     realmode_rom
 );
 // pm_strict checks segment limits, #AC and LOCK rules that QEMU's TCG does
@@ -191,6 +193,7 @@ qemu_tests!(
     vm86,
     task_switch,
     smc,
+    pc_devices,
     realmode_rom
 );
 

@@ -163,7 +163,9 @@ impl Machine {
                 Exit::Stopped | Exit::Budget => {}
                 Exit::Halted => {
                     let can_wake = self.cpu.s.flags.raw_bits() & FLAG_IF != 0;
-                    match deadline {
+                    // Not `deadline`: the guest may have changed device state
+                    // (e.g. read RTC REG C, dropping IRQ8) since it was taken.
+                    match self.board.next_deadline() {
                         _ if !can_wake => return RunOutcome::HaltedForever,
                         Some(d) => self.board.clock.idle_until(
                             self.cpu.icount,
