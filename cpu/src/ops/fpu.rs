@@ -1021,8 +1021,17 @@ fn h_fscale(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     if a.is_zero() || a.is_inf() {
         return Ok(());
     }
-    let _s = Sf::begin(softfloat_sys::softfloat_round_minMag, 80);
-    let n = to_i64(b, softfloat_sys::softfloat_round_minMag).clamp(-100_000, 100_000) as i32;
+    // |ST(1)| >= 2^30 scales any finite value out of range: clamp first.
+    let n = if b.exp() >= 0x3fff + 30 {
+        if b.sign() {
+            -100_000
+        } else {
+            100_000
+        }
+    } else {
+        let _s = Sf::begin(softfloat_sys::softfloat_round_minMag, 80);
+        to_i64(b, softfloat_sys::softfloat_round_minMag) as i32
+    };
     let (an, ea) = normalize(a);
     let e = ea + n;
     if (-16382..=16383).contains(&e) {
