@@ -5,6 +5,11 @@
 //! for that instruction) and memory must match.
 //!
 //! LEAP_DIFF_STEPS (default 100000) and LEAP_DIFF_SEED (default 1) scale it.
+//! `unicorn_fpu_differential` does the same for x87/MMX streams
+//! (`gen_cases.py --fpu`, LEAP_DIFF_FPU_STEPS, default 30000) and also
+//! compares the FPU registers, control word, tag word (empty or not) and
+//! the status-word bits Unicorn models (TOP, C0, C2, C3); see
+//! tools/difftest/unicorn_deviations.md.
 
 use leap_cpu::state::{Segment, CS};
 use leap_cpu::{Cpu, NullBus};
@@ -27,14 +32,17 @@ fn num(v: &Value) -> u64 {
     v.as_u64().expect("integer")
 }
 
-fn generate(out: &Path, steps: u64, seed: u64) -> bool {
+fn generate(out: &Path, steps: u64, seed: u64, fpu: bool) -> bool {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let st = Command::new("python3")
-        .arg(repo.join("tools/difftest/gen_cases.py"))
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo.join("tools/difftest/gen_cases.py"))
         .args(["--seed", &seed.to_string(), "--count", &steps.to_string()])
         .args(["--mode", "both", "--quiet", "--out"])
-        .arg(out)
-        .status();
+        .arg(out);
+    if fpu {
+        cmd.arg("--fpu");
+    }
+    let st = cmd.status();
     matches!(st, Ok(s) if s.success())
 }
 
@@ -109,6 +117,9 @@ fn replay(case: &Value) -> Result<usize, String> {
                 (got_fl ^ want_fl) & cmp
             ));
         }
+        if let Some(fw) = st.get("fpu") {
+            compare_fpu(&mut cpu, fw, &mut diffs);
+        }
         if !diffs.is_empty() {
             return Err(format!("step {k} `{asm}`: {}", diffs.join(", ")));
         }
@@ -132,18 +143,76 @@ fn replay(case: &Value) -> Result<usize, String> {
     Ok(steps.len())
 }
 
+/// FSW bits Unicorn (QEMU 5.0) computes as the SDM does: C0, C2, C3, TOP.
+/// It raises no exception flags (so no ES/B) and never sets C1.
+const FSW_CMP: u64 = 0x4000 | 0x3800 | 0x0400 | 0x0100;
+
+/// Compare the FPU state; then take Unicorn's value of the condition-code
+/// bits the SDM leaves undefined for this instruction (`fsw_undef`).
+fn compare_fpu(cpu: &mut Cpu, fw: &Value, diffs: &mut Vec<String>) {
+    let undef = fw["fsw_undef"].as_u64().unwrap_or(0);
+    let fsw = num(&fw["fsw"]);
+    let f = &mut cpu.s.fpu;
+    f.fsw = ((f.fsw as u64 & !undef) | (fsw & undef)) as u16;
+    if (f.fsw as u64 ^ fsw) & FSW_CMP != 0 {
+        diffs.push(format!(
+            "fsw={:#06x} want {fsw:#06x} (compared bits {FSW_CMP:#x})",
+            f.fsw
+        ));
+    }
+    let fcw = num(&fw["fcw"]);
+    if f.fcw as u64 != fcw {
+        diffs.push(format!("fcw={:#06x} want {fcw:#06x}", f.fcw));
+    }
+    let ftw = num(&fw["ftw"]);
+    let want_empty = (0..8).fold(0u8, |m, p| m | (((ftw >> (2 * p)) & 3 == 3) as u8) << p);
+    if f.empty != want_empty {
+        diffs.push(format!(
+            "empty regs={:#04x} want {want_empty:#04x} (ftw {ftw:#06x})",
+            f.empty
+        ));
+    }
+    let mmx = fw["mmx"].as_u64() == Some(1);
+    for (p, w) in fw["regs"].as_array().unwrap().iter().enumerate() {
+        if f.empty & (1 << p) != 0 {
+            continue;
+        }
+        let (mant, se) = (num(&w[0]), num(&w[1]));
+        let r = f.regs[p];
+        // MMX writes set the exponent to all ones; Unicorn leaves it alone.
+        let se_ok = r.se as u64 == se || (mmx && r.se == 0xffff);
+        if r.mant != mant || !se_ok {
+            diffs.push(format!(
+                "R{p}={:04x}:{:016x} want {se:04x}:{mant:016x}",
+                r.se, r.mant
+            ));
+        }
+    }
+}
+
 #[test]
 fn unicorn_differential() {
-    let steps: u64 = std::env::var("LEAP_DIFF_STEPS")
+    run_diff("LEAP_DIFF_STEPS", 100_000, false);
+}
+
+#[test]
+fn unicorn_fpu_differential() {
+    run_diff("LEAP_DIFF_FPU_STEPS", 30_000, true);
+}
+
+fn run_diff(steps_var: &str, default_steps: u64, fpu: bool) {
+    let steps: u64 = std::env::var(steps_var)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(default_steps);
     let seed: u64 = std::env::var("LEAP_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicorn-{seed}-{steps}.jsonl"));
-    if !out.exists() && !generate(&out, steps, seed) {
+    let kind = if fpu { "fpu" } else { "int" };
+    let out =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicorn-{kind}-{seed}-{steps}.jsonl"));
+    if !out.exists() && !generate(&out, steps, seed, fpu) {
         if std::env::var("LEAP_SKIP_UNICORN").is_ok() {
             eprintln!("unicorn not available and LEAP_SKIP_UNICORN set: skipping");
             return;
@@ -169,7 +238,7 @@ fn unicorn_differential() {
         }
     }
     eprintln!(
-        "unicorn differential: {cases} cases, {total} instructions matched, {} cases differ",
+        "unicorn differential ({kind}): {cases} cases, {total} instructions matched, {} cases differ",
         failures.len()
     );
     for f in failures.iter().take(40) {

@@ -1970,6 +1970,8 @@ def main(argv=None):
                     help='skip the SDM reference-model comparison of defined results')
     ap.add_argument('--jobs', type=int, default=2, help='processes for --mode both')
     ap.add_argument('--quiet', action='store_true', help='summary line only, no histogram')
+    ap.add_argument('--fpu', action='store_true',
+                    help='x87/MMX streams instead (gen_fpu.py; flat 32-bit mode only)')
     ap.add_argument('--probe-deviations', action='store_true',
                     help='only re-test the known Unicorn deviations and print which are present')
     args = ap.parse_args(argv)
@@ -1979,6 +1981,18 @@ def main(argv=None):
         return 0
     if not args.out:
         ap.error('--out is required')
+    if args.fpu:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from gen_fpu import generate_fpu
+        t0 = time.time()
+        r = generate_fpu(args.seed, args.count, args.out)
+        print('difftest --fpu: seed=%d cases=%d steps=%d time=%.1fs -> %s'
+              % (args.seed, r['cases'], r['steps'], time.time() - t0, args.out), file=sys.stderr)
+        if not args.quiet:
+            items = sorted(r['hist'].items(), key=lambda kv: (-kv[1], kv[0]))
+            for i in range(0, len(items), 6):
+                print('  ' + ''.join('%-8s%6d  ' % kv for kv in items[i:i + 6]), file=sys.stderr)
+        return 0
     t0 = time.time()
     check = not args.no_check
     if args.mode == 'both':

@@ -268,10 +268,10 @@ fn binop(f: &mut FpuState, op: Arith, a: F80, b: F80) -> Option<F80> {
         up = mag(r) > mag(t);
     }
     if exc & (SW_OE | SW_UE) & !f.fcw != 0 {
-        if let Some((v, u)) = biased(op, a, b, rm, pc, exc & SW_OE != 0) {
+        if let Some((v, u, inexact)) = biased(op, a, b, rm, pc, exc & SW_OE != 0) {
             r = v;
             up = u;
-            exc = (exc & (SW_OE | SW_UE)) | if u || v.mant != 0 { SW_PE & exc } else { 0 };
+            exc = (exc & (SW_OE | SW_UE)) | if inexact { SW_PE } else { 0 };
         }
     }
     set_c1(f, up);
@@ -282,7 +282,7 @@ fn binop(f: &mut FpuState, op: Arith, a: F80, b: F80) -> Option<F80> {
 /// Unmasked overflow/underflow: the correctly rounded result with its
 /// exponent biased by -24576 (overflow) or +24576 (underflow). Computed on
 /// operands scaled into range so that the rounding is the same.
-fn biased(op: Arith, a: F80, b: F80, rm: u8, pc: u8, over: bool) -> Option<(F80, bool)> {
+fn biased(op: Arith, a: F80, b: F80, rm: u8, pc: u8, over: bool) -> Option<(F80, bool, bool)> {
     let (an, ea) = normalize(a);
     let (bn, eb) = normalize(b);
     let (x, y, k) = match op {
@@ -295,10 +295,12 @@ fn biased(op: Arith, a: F80, b: F80, rm: u8, pc: u8, over: bool) -> Option<(F80,
     };
     let s = Sf::begin(rm, pc);
     let r = sf_arith(op, x, y);
+    let inexact = s.flags() & SW_PE != 0;
     s.set_rounding(softfloat_sys::softfloat_round_minMag);
     let t = sf_arith(op, x, y);
     let bias = if over { -24576 } else { 24576 };
-    Some((scale_exact(r, k + bias)?, mag(r) > mag(t)))
+    let (rn, er) = normalize(r);
+    Some((scale_exact(rn, er + k + bias)?, mag(r) > mag(t), inexact))
 }
 
 /// NaN result of a one-operand instruction (IE for SNaN); None if unmasked.
@@ -558,7 +560,10 @@ fn h_fst(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
         if tiny && f.fcw & SW_UE == 0 {
             exc |= SW_UE;
         }
-        set_c1(&mut f, exc & SW_PE != 0 && (v & !(1 << 63)) > (t & !(1 << 63)));
+        set_c1(
+            &mut f,
+            exc & SW_PE != 0 && (v & !(1 << 63)) > (t & !(1 << 63)),
+        );
         let blocked = exc & (SW_IE | SW_OE | SW_UE) & !f.fcw != 0;
         raise(&mut f, exc);
         if blocked {
@@ -940,9 +945,15 @@ fn h_fprem(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
         F80::zero(a.sign())
     } else {
         // value = rem * 2^(exp_base - 63)
+        let mut e = exp_base + 0x3fff;
+        if rem >> 64 != 0 {
+            // 65 bits, but even: the shift is exact.
+            rem >>= 1;
+            e += 1;
+        }
         let lz = rem.leading_zeros() as i32 - 64;
         rem <<= lz;
-        let e = exp_base - lz + 0x3fff;
+        e -= lz;
         let mut m = rem as u64;
         let se = if e >= 1 {
             e as u16
@@ -1010,8 +1021,17 @@ fn h_fscale(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     if a.is_zero() || a.is_inf() {
         return Ok(());
     }
-    let _s = Sf::begin(softfloat_sys::softfloat_round_minMag, 80);
-    let n = to_i64(b, softfloat_sys::softfloat_round_minMag).clamp(-100_000, 100_000) as i32;
+    // |ST(1)| >= 2^30 scales any finite value out of range: clamp first.
+    let n = if b.exp() >= 0x3fff + 30 {
+        if b.sign() {
+            -100_000
+        } else {
+            100_000
+        }
+    } else {
+        let _s = Sf::begin(softfloat_sys::softfloat_round_minMag, 80);
+        to_i64(b, softfloat_sys::softfloat_round_minMag) as i32
+    };
     let (an, ea) = normalize(a);
     let e = ea + n;
     if (-16382..=16383).contains(&e) {
@@ -1118,11 +1138,8 @@ fn cmp_values(
     quiet: bool,
 ) -> std::result::Result<Option<i32>, ()> {
     if a.is_unsupported() || b.is_unsupported() || a.is_nan() || b.is_nan() {
-        let invalid = a.is_unsupported()
-            || b.is_unsupported()
-            || !quiet
-            || a.is_snan()
-            || b.is_snan();
+        let invalid =
+            a.is_unsupported() || b.is_unsupported() || !quiet || a.is_snan() || b.is_snan();
         if invalid && !raise(f, SW_IE) {
             return Err(());
         }

@@ -53,9 +53,8 @@ fn src(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<u64> {
 pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
     use Mnemonic::*;
     // Only the MMX-register forms; the SSE2 XMM forms share mnemonics.
-    let mmx = (0..inst.op_count()).any(|k| {
-        inst.op_kind(k) == IOp::Register && inst.op_register(k).is_mm()
-    });
+    let mmx = (0..inst.op_count())
+        .any(|k| inst.op_kind(k) == IOp::Register && inst.op_register(k).is_mm());
     if m == Emms {
         return Some(h_emms);
     }
@@ -68,12 +67,10 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
     Some(match m {
         Movd | Movq => h_mov,
         Paddb | Paddw | Paddd | Paddsb | Paddsw | Paddusb | Paddusw | Psubb | Psubw | Psubd
-        | Psubsb | Psubsw | Psubusb | Psubusw | Pcmpeqb | Pcmpeqw | Pcmpeqd | Pcmpgtb
-        | Pcmpgtw | Pcmpgtd | Pmullw | Pmulhw | Pmaddwd | Pand | Pandn | Por | Pxor | Psllw
-        | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad | Packsswb | Packssdw
-        | Packuswb | Punpckhbw | Punpckhwd | Punpckhdq | Punpcklbw | Punpcklwd | Punpckldq => {
-            h_packed
-        }
+        | Psubsb | Psubsw | Psubusb | Psubusw | Pcmpeqb | Pcmpeqw | Pcmpeqd | Pcmpgtb | Pcmpgtw
+        | Pcmpgtd | Pmullw | Pmulhw | Pmaddwd | Pand | Pandn | Por | Pxor | Psllw | Pslld
+        | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad | Packsswb | Packssdw | Packuswb
+        | Punpckhbw | Punpckhwd | Punpckhdq | Punpcklbw | Punpcklwd | Punpckldq => h_packed,
         _ => return None,
     })
 }
@@ -110,7 +107,11 @@ fn h_mov(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
 
 /// Apply `f` to each `lane_bits`-wide lane of a and b.
 fn lanes(a: u64, b: u64, bits: u32, f: impl Fn(u64, u64) -> u64) -> u64 {
-    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let mut r = 0;
     for k in 0..64 / bits {
         let sh = k * bits;

@@ -15,6 +15,8 @@ use iced_x86::code_asm::*;
 mod arith;
 mod bcd;
 mod bits;
+mod fpu;
+mod mmx;
 mod muldiv;
 mod realmode;
 mod shift;
