@@ -121,7 +121,10 @@ mod tests {
         let len = u16::from_le_bytes([table[4], table[5]]) as usize;
         assert_eq!(len, table.len());
         assert_eq!(table.iter().fold(0u8, |a, &x| a.wrapping_add(x)), 0);
-        assert_eq!(u32::from_le_bytes(table[36..40].try_into().unwrap()), 0xfee0_0000);
+        assert_eq!(
+            u32::from_le_bytes(table[36..40].try_into().unwrap()),
+            0xfee0_0000
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use crate::state::*;
 
 pub const MSR_TSC: u32 = 0x10;
 pub const MSR_APIC_BASE: u32 = 0x1b;
+/// IA32_BIOS_SIGN_ID: the microcode revision (none is loaded: 0).
+pub const MSR_BIOS_SIGN_ID: u32 = 0x8b;
 pub const MSR_MTRRCAP: u32 = 0xfe;
 pub const MSR_SYSENTER_CS: u32 = 0x174;
 pub const MSR_SYSENTER_ESP: u32 = 0x175;
@@ -40,6 +42,7 @@ impl Cpu {
         Ok(match msr {
             MSR_TSC => self.tsc(bus),
             MSR_APIC_BASE => self.s.apic_base,
+            MSR_BIOS_SIGN_ID => 0,
             MSR_MTRRCAP => 0x508, // 8 variable ranges, fixed ranges, WC
             MSR_SYSENTER_CS => self.s.sysenter_cs,
             MSR_SYSENTER_ESP => self.s.sysenter_esp,
@@ -68,6 +71,8 @@ impl Cpu {
         match msr {
             MSR_TSC => self.s.tsc = v.wrapping_sub(bus.clock_ns(self.icount)),
             MSR_APIC_BASE => self.s.apic_base = v & 0x000f_ffff_ffff_f900,
+            // Writing 0 before CPUID(1) is how software asks for the revision.
+            MSR_BIOS_SIGN_ID => {}
             MSR_SYSENTER_CS => self.s.sysenter_cs = v & 0xffff,
             MSR_SYSENTER_ESP => self.s.sysenter_esp = v,
             MSR_SYSENTER_EIP => self.s.sysenter_eip = v,

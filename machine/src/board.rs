@@ -8,9 +8,9 @@ use leap_devices::debug_exit::{self, DebugExit};
 use leap_devices::debugcon::{self, DebugCon};
 use leap_devices::i440fx::I440fx;
 use leap_devices::i8042::I8042;
-use leap_devices::pci::PciBus;
 use leap_devices::ioapic::{IoApic, IOAPIC_BASE};
 use leap_devices::lapic::{Lapic, LAPIC_BASE};
+use leap_devices::pci::PciBus;
 use leap_devices::pic::Pic;
 use leap_devices::piix3::{Piix3, ResetControl};
 use leap_devices::pit::Pit;
@@ -265,7 +265,8 @@ impl Bus for Board {
             self.lapic.write((addr - lapic) as u32 & !3, value as u32);
             self.route_apic_messages();
         } else if (IOAPIC_BASE..IOAPIC_BASE + APIC_WINDOW).contains(&addr) {
-            self.ioapic.write((addr - IOAPIC_BASE) as u32 & !3, value as u32);
+            self.ioapic
+                .write((addr - IOAPIC_BASE) as u32 & !3, value as u32);
             self.route_apic_messages();
         }
     }

@@ -232,7 +232,8 @@ pub const MPTABLE_ADDR: u64 = 0xf6000;
 fn write_firmware_tables(cpu: &mut Cpu) {
     let ebda_seg = (e820::LOW_RAM_END >> 4) as u16;
     cpu.mem.load(0x40e, &ebda_seg.to_le_bytes());
-    cpu.mem.load(0x413, &((e820::LOW_RAM_END >> 10) as u16).to_le_bytes());
+    cpu.mem
+        .load(0x413, &((e820::LOW_RAM_END >> 10) as u16).to_le_bytes());
     let id = leap_cpu::cpuid::cpuid(1, 0);
     let table = mptable::build(
         MPTABLE_ADDR as u32,

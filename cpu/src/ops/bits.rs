@@ -15,8 +15,10 @@ pub fn handler(m: Mnemonic, _inst: &Instruction) -> Option<Handler> {
         Bts => h_bts,
         Btr => h_btr,
         Btc => h_btc,
-        Bsf => h_bsf,
-        Bsr => h_bsr,
+        // Without BMI1/ABM in CPUID, F3 0F BC/BD are BSF/BSR with an
+        // ignored REP prefix, as on the processors this CPU reports.
+        Bsf | Tzcnt => h_bsf,
+        Bsr | Lzcnt => h_bsr,
         _ => return None,
     })
 }

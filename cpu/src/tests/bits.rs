@@ -118,3 +118,22 @@ fn bsf_zero_source_sets_zf() {
     t.set(EBX, 0).run();
     assert_eq!(t.arith() & ZF, ZF);
 }
+
+#[test]
+fn tzcnt_lzcnt_encodings_run_as_bsf_bsr_without_bmi() {
+    // F3 0F BC / F3 0F BD on a CPU without BMI1/ABM: REP is ignored.
+    let mut t = T::pm32(|a| {
+        a.mov(ecx, 0x0000_0500u32)?;
+        a.tzcnt(eax, ecx)?;
+        a.lzcnt(ebx, ecx)?;
+        a.mov(edx, 0x1234u32)?;
+        a.xor(esi, esi)?;
+        a.tzcnt(edx, esi)?; // BSF of 0: ZF=1, destination unchanged
+        a.hlt()
+    });
+    t.run();
+    assert_eq!(t.r(EAX), 8, "BSF result, not TZCNT's");
+    assert_eq!(t.r(EBX), 10, "BSR gives the index (LZCNT would give 21)");
+    assert_eq!(t.r(EDX), 0x1234);
+    assert_ne!(t.flags() & FLAG_ZF, 0);
+}
