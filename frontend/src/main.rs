@@ -35,6 +35,10 @@ struct Args {
     /// Print the POST codes the guest writes to port 0x80.
     #[arg(long)]
     trace_post: bool,
+    /// Stop with status 0 as soon as TEXT appears on COM1; if the run ends
+    /// any other way first, the status is 1 (limits keep 124).
+    #[arg(long, value_name = "TEXT")]
+    expect_serial: Option<String>,
     /// Raw BIOS ROM image (a multiple of 64 KiB) run from the reset vector.
     #[arg(long)]
     bios: Option<PathBuf>,
@@ -134,6 +138,12 @@ fn build_config(a: &Args) -> Result<Config, String> {
     cfg.clock = a.clock;
     cfg.serial = a.serial.clone();
     cfg.trace_post = a.trace_post;
+    if let Some(t) = &a.expect_serial {
+        if t.is_empty() {
+            return Err("--expect-serial: the text must not be empty".into());
+        }
+        cfg.expect_serial = Some(t.clone());
+    }
     Ok(cfg)
 }
 
@@ -163,7 +173,15 @@ fn main() -> ExitCode {
     if args.stats {
         eprintln!("leap: {} guest instructions retired", m.cpu.icount);
     }
+    let expecting = args.expect_serial.is_some();
     let code = match outcome {
+        RunOutcome::ExpectedText => {
+            eprintln!(
+                "leap: expected text appeared on serial after {} instructions",
+                m.cpu.icount
+            );
+            0
+        }
         RunOutcome::DebugExit(st) => st as u8,
         RunOutcome::HaltedForever => {
             eprintln!("leap: guest halted with interrupts disabled; stopping");
@@ -188,6 +206,13 @@ fn main() -> ExitCode {
             eprintln!("leap: timeout after {} guest instructions", m.cpu.icount);
             124
         }
+    };
+    // A run that had to show a text and ended without it did not succeed.
+    let code = if expecting && !m.board.expect_seen && code != 124 {
+        eprintln!("leap: the run ended before the --expect-serial text appeared");
+        code.max(1)
+    } else {
+        code
     };
     drop(m);
     ExitCode::from(code)

@@ -56,6 +56,11 @@ pub struct Board {
     pub debug_exit: DebugExit,
     /// COM1's output sink.
     pub serial_out: Option<Box<dyn Write + Send>>,
+    /// Text to wait for on COM1 (`--expect-serial`), and whether it appeared.
+    pub expect_serial: Option<Vec<u8>>,
+    pub expect_seen: bool,
+    /// The tail of COM1's output, as long as the expected text.
+    serial_tail: Vec<u8>,
     /// Why the guest asked for a reset, once it has.
     pub reset_request: Option<&'static str>,
     pub trace_post: bool,
@@ -89,6 +94,9 @@ impl Board {
             debugcon: DebugCon::new(out),
             debug_exit: DebugExit::default(),
             serial_out: None,
+            expect_serial: None,
+            expect_seen: false,
+            serial_tail: Vec::new(),
             reset_request: None,
             trace_post: false,
             rom_high: Vec::new(),
@@ -203,6 +211,17 @@ impl Board {
             if !out.is_empty() {
                 let _ = sink.write_all(&out);
                 let _ = sink.flush();
+            }
+        }
+        if let Some(want) = &self.expect_serial {
+            for &b in &out {
+                self.serial_tail.push(b);
+                if self.serial_tail.len() > want.len() {
+                    self.serial_tail.remove(0);
+                }
+                if self.serial_tail == *want {
+                    self.expect_seen = true;
+                }
             }
         }
         for u in &mut self.uarts[1..] {
@@ -419,6 +438,6 @@ impl Bus for Board {
     }
 
     fn stop_requested(&self) -> bool {
-        self.debug_exit.status.is_some() || self.reset_request.is_some()
+        self.debug_exit.status.is_some() || self.reset_request.is_some() || self.expect_seen
     }
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub serial: Serial,
     /// Print POST codes written to port 0x80 on stderr.
     pub trace_post: bool,
+    /// End the run successfully once this text appears on COM1.
+    pub expect_serial: Option<String>,
 }
 
 impl Config {
@@ -56,6 +58,7 @@ impl Config {
             clock: ClockMode::Deterministic,
             serial: Serial::Stdio,
             trace_post: false,
+            expect_serial: None,
         }
     }
 }

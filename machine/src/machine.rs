@@ -21,6 +21,8 @@ pub enum RunOutcome {
     HaltedForever,
     /// A triple fault shut the processor down.
     Shutdown(String),
+    /// The text given with `--expect-serial` appeared on COM1.
+    ExpectedText,
     /// The guest reset the machine (there is no firmware to reboot into
     /// yet, so a reset ends the run like QEMU's -no-reboot).
     Reset(&'static str),
@@ -69,6 +71,11 @@ impl Machine {
         let mut board = Board::new(Clock::new(cfg.clock), rtc_start, out);
         board.rtc.set_pc_config(cfg.ram_bytes, 0);
         board.trace_post = cfg.trace_post;
+        board.expect_serial = cfg
+            .expect_serial
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.as_bytes().to_vec());
         board.post.keep_log = false;
         let mut input = None;
         match &cfg.serial {
@@ -184,6 +191,9 @@ impl Machine {
             }
             if let Some(st) = self.board.debug_exit.status {
                 return RunOutcome::DebugExit(st);
+            }
+            if self.board.expect_seen {
+                return RunOutcome::ExpectedText;
             }
             if let Some(why) = self.board.reset_request {
                 return RunOutcome::Reset(why);

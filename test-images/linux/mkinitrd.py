@@ -7,8 +7,11 @@ content, and writes a new gzip'd newc archive. Pure Python, no root needed:
 device nodes are written as archive entries, never created on the host.
 
 usage: mkinitrd.py DI_INITRD_GZ INIT_SCRIPT OUT_GZ
+
+Also writes known.md5 beside OUT_GZ: the line `md5sum /known.bin` must print.
 """
 import gzip
+import hashlib
 import os
 import stat
 import sys
@@ -93,8 +96,11 @@ def main():
         w.entry(f"bin/{a}", stat.S_IFLNK | 0o777, b"busybox")
     w.entry("init", stat.S_IFREG | 0o755, open(init_script, "rb").read())
     w.entry("known.bin", stat.S_IFREG | 0o644, KNOWN_FILE)
-    with gzip.open(dst, "wb", compresslevel=6) as f:
+    # mtime 0: the same inputs give the same archive bytes.
+    with open(dst, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as f:
         f.write(w.finish())
+    with open(os.path.join(os.path.dirname(os.path.abspath(dst)), "known.md5"), "w") as f:
+        f.write(f"{hashlib.md5(KNOWN_FILE).hexdigest()}  /known.bin\n")
 
 
 if __name__ == "__main__":

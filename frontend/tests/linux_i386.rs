@@ -1,0 +1,193 @@
+//! Debian 12's i386 kernel (from the netboot installer package, fetched with
+//! apt by test-images/linux/fetch-debian-i386.sh) boots in Leap:
+//! - with a small busybox initrd to a userland that reports and resets the
+//!   machine, twice in parallel, with byte-identical output and the same
+//!   instruction count (deterministic clock);
+//! - with the installer's own initrd to its first dialog on the serial line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn linux_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-i386");
+        let st = Command::new("bash")
+            .arg(repo().join("test-images/linux/fetch-debian-i386.sh"))
+            .arg(&out)
+            .status()
+            .expect("run fetch-debian-i386.sh");
+        assert!(
+            st.success(),
+            "test-images/linux/fetch-debian-i386.sh failed"
+        );
+        out
+    })
+}
+
+fn leap(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_leap"));
+    c.args(args);
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn retired(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("leap: ")?
+                .strip_suffix(" guest instructions retired")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no instruction count in stderr:\n{stderr}"))
+}
+
+#[test]
+fn linux_boots_to_userland_deterministically() {
+    let dir = linux_dir();
+    let kernel = dir.join("linux");
+    let initrd = dir.join("test-initrd.gz");
+    let args = [
+        "-m",
+        "256",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--append",
+        "console=ttyS0",
+        "--clock",
+        "deterministic",
+        "--timeout",
+        "1500",
+        "--stats",
+    ];
+    // Two identical runs side by side (CI has two cores).
+    let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let first = std::thread::spawn(move || {
+        let a: Vec<&str> = owned.iter().map(|s| s.as_str()).collect();
+        leap(&a).output().expect("run leap")
+    });
+    let second: Output = leap(&args).output().expect("run leap");
+    let first: Output = first.join().unwrap();
+
+    let out = text(&first.stdout);
+    let err = text(&first.stderr);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "stderr:\n{err}\nserial:\n{out}"
+    );
+    assert!(
+        err.contains("guest reset the machine (keyboard controller"),
+        "{err}"
+    );
+    for want in [
+        "Linux version 6.1",
+        "found SMP MP-table",
+        "Enabling APIC mode",
+        "Serial: 8250/16550 driver",
+        "ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A",
+        "rtc_cmos rtc_cmos: setting system clock to 2024-01-01",
+        "LEAP-MARKER: userland up",
+        "Linux (none) 6.1",
+        "LEAP-MARKER: done",
+    ] {
+        assert!(out.contains(want), "serial lacks {want:?}:\n{out}");
+    }
+    let cpuinfo_flags = out
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .expect("cpuinfo flags");
+    for f in ["fpu", "tsc", "apic", "cmov", "mmx", "fxsr", "pae", "nx"] {
+        assert!(
+            cpuinfo_flags.split_whitespace().any(|x| x == f),
+            "{f} missing: {cpuinfo_flags}"
+        );
+    }
+    // Timer and serial interrupts arrived through the I/O APIC.
+    let irq_line = |name: &str| {
+        out.lines()
+            .find(|l| l.contains("IO-APIC") && l.trim_end().ends_with(name))
+            .unwrap_or_else(|| panic!("no IO-APIC line for {name}:\n{out}"))
+            .to_string()
+    };
+    for name in ["timer", "ttyS0"] {
+        let count: u64 = irq_line(name)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(count > 0, "{name} never interrupted");
+    }
+    let local: u64 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("LOC:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("LOC line");
+    assert!(local > 100, "local APIC timer interrupts: {local}");
+    let md5 = std::fs::read_to_string(dir.join("known.md5")).unwrap();
+    assert!(out.contains(md5.trim_end()), "md5sum line {md5:?} missing");
+    let sum: u32 = (1..=100).map(|i| i * i).sum();
+    assert!(out.contains(&format!("LEAP-ARITH: {sum}")));
+
+    // Deterministic: the second run is byte-for-byte the same.
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(
+        retired(&err),
+        retired(&text(&second.stderr)),
+        "instruction counts differ"
+    );
+    assert!(
+        first.stdout == second.stdout,
+        "serial output differs between identical runs"
+    );
+}
+
+#[test]
+fn debian_installer_reaches_its_first_dialog() {
+    let dir = linux_dir();
+    let kernel = dir.join("linux");
+    let initrd = dir.join("initrd.gz");
+    let o = leap(&[
+        "-m",
+        "512",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--append",
+        "console=ttyS0",
+        "--timeout",
+        "2400",
+        "--expect-serial",
+        "Choose the language to be used",
+    ])
+    .output()
+    .expect("run leap");
+    let err = text(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr:\n{err}\nserial tail:\n{}",
+        {
+            let s = text(&o.stdout);
+            s[s.len().saturating_sub(3000)..].to_string()
+        }
+    );
+    assert!(err.contains("expected text appeared on serial"), "{err}");
+}
