@@ -56,6 +56,8 @@ pub struct Board {
     pub debug_exit: DebugExit,
     /// COM1's output sink.
     pub serial_out: Option<Box<dyn Write + Send>>,
+    /// The x87's FERR# output, latched onto IRQ 13 until a write to 0xF0.
+    pub ferr: bool,
     /// Text to wait for on COM1 (`--expect-serial`), and whether it appeared.
     pub expect_serial: Option<Vec<u8>>,
     pub expect_seen: bool,
@@ -94,6 +96,7 @@ impl Board {
             debugcon: DebugCon::new(out),
             debug_exit: DebugExit::default(),
             serial_out: None,
+            ferr: false,
             expect_serial: None,
             expect_seen: false,
             serial_tail: Vec::new(),
@@ -168,6 +171,7 @@ impl Board {
         self.isa_irq(4, com[4]);
         self.isa_irq(8, self.rtc.irq_level());
         self.isa_irq(12, self.i8042.irq12());
+        self.isa_irq(13, self.ferr);
         self.route_apic_messages();
     }
 
@@ -362,6 +366,8 @@ impl Bus for Board {
             }
             debugcon::PORT => self.debugcon.write(port, size, value),
             debug_exit::PORT => self.debug_exit.write(port, size, value),
+            // Clearing the coprocessor busy/error latch drops IRQ 13.
+            0xf0 => self.ferr = false,
             _ => match Self::com_index(port) {
                 Some(k) => {
                     self.uarts[k].advance(now);
@@ -423,6 +429,14 @@ impl Bus for Board {
 
     fn apic_enabled(&self) -> bool {
         self.lapic_on()
+    }
+
+    fn ferr(&mut self, asserted: bool) {
+        // Only assertion latches; the latch clears through port 0xF0.
+        if asserted && !self.ferr {
+            self.ferr = true;
+            self.update_irqs();
+        }
     }
 
     fn sync_time(&mut self, icount: u64) {
