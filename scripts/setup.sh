@@ -8,7 +8,6 @@ need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v ld >/dev/null 2>&1 || need_apt+=(binutils)
 command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
-command -v cmake >/dev/null 2>&1 || need_apt+=(cmake) # softfloat-sys (via the c99 crate) runs CMake at build time
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 if [ "${LEAP_SKIP_QEMU:-0}" != 1 ]; then
     command -v qemu-system-i386 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
