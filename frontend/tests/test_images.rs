@@ -231,6 +231,49 @@ fn bad_input_gives_a_one_line_error() {
     let r = Command::new(bin).arg("--bios").arg(&tmp).output().unwrap();
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("64 KiB"));
+
+    // A bzImage cut short, an initrd for a non-Linux kernel, bad option values.
+    let mut bz = vec![0u8; 4096];
+    bz[0x1f1] = 1;
+    bz[0x1f4..0x1f8].copy_from_slice(&0x1000u32.to_le_bytes());
+    bz[0x1fe] = 0x55;
+    bz[0x1ff] = 0xaa;
+    bz[0x201] = 0x66;
+    bz[0x202..0x206].copy_from_slice(b"HdrS");
+    bz[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    bz[0x211] = 1;
+    let trunc = Path::new(env!("CARGO_TARGET_TMPDIR")).join("short.bzImage");
+    std::fs::write(&trunc, &bz).unwrap();
+    let r = Command::new(bin)
+        .arg("--kernel")
+        .arg(&trunc)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("short.bzImage") && err.contains("truncated bzImage"),
+        "{err}"
+    );
+    let r = Command::new(bin)
+        .arg("--kernel")
+        .arg(&tmp)
+        .arg("--initrd")
+        .arg(&tmp)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not a Linux bzImage"));
+    for (flag, value) in [("--serial", "tty9"), ("--clock", "sundial")] {
+        let r = Command::new(bin)
+            .arg("--kernel")
+            .arg(&tmp)
+            .args([flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(2), "{flag} {value}");
+        assert!(String::from_utf8_lossy(&r.stderr).contains(value));
+    }
 }
 
 #[test]
