@@ -296,6 +296,7 @@ impl Bus for Board {
 
     fn io_read(&mut self, port: u16, size: u8) -> u32 {
         let now = self.now;
+        self.clock.charge_port_access();
         let v = match port {
             0x20 | 0x21 | 0xa0 | 0xa1 | 0x4d0 | 0x4d1 => self.pic.read(port, size),
             0x40..=0x43 | 0x61 => {
@@ -334,6 +335,7 @@ impl Bus for Board {
 
     fn io_write(&mut self, port: u16, size: u8, value: u32) {
         let now = self.now;
+        self.clock.charge_port_access();
         match port {
             0x20 | 0x21 | 0xa0 | 0xa1 | 0x4d0 | 0x4d1 => self.pic.write(port, size, value),
             0x40..=0x43 | 0x61 => {

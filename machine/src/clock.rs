@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 /// 1000-MIPS processor whose TSC ticks once per nanosecond.
 pub const NS_PER_INSN: u64 = 1;
 
+/// Virtual time one port access takes in deterministic mode: an ISA bus
+/// cycle is about a microsecond, and guests rely on it (Linux reads the PIT
+/// once "to delay for a microsecond" before its fast TSC calibration).
+pub const NS_PER_PORT_ACCESS: u64 = 1000;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockMode {
     Deterministic,
@@ -48,6 +53,14 @@ impl Clock {
         };
         self.last = self.last.max(t);
         self.last
+    }
+
+    /// A port access happened: in deterministic mode it takes bus time.
+    #[inline]
+    pub fn charge_port_access(&mut self) {
+        if self.mode == ClockMode::Deterministic {
+            self.skipped += NS_PER_PORT_ACCESS;
+        }
     }
 
     /// Let time pass with the CPU halted until `deadline` (or `max_wait` of
@@ -91,6 +104,8 @@ mod tests {
         assert_eq!(c.budget_until(1010, 50_000 + 110 * NS_PER_INSN), 100);
         // A deadline already passed still runs one instruction.
         assert_eq!(c.budget_until(1010, 0), 1);
+        c.charge_port_access();
+        assert_eq!(c.now(1010), 50_000 + 10 * NS_PER_INSN + NS_PER_PORT_ACCESS);
     }
 
     #[test]
