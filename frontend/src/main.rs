@@ -197,13 +197,20 @@ fn main() -> ExitCode {
         }
         RunOutcome::InstructionLimit => {
             eprintln!(
-                "leap: instruction limit reached after {} instructions",
-                m.cpu.icount
+                "leap: instruction limit reached after {} instructions at {:04x}:{:08x}",
+                m.cpu.icount,
+                m.cpu.s.seg[leap_machine::CS].selector,
+                m.cpu.s.rip
             );
             124
         }
         RunOutcome::Timeout => {
-            eprintln!("leap: timeout after {} guest instructions", m.cpu.icount);
+            eprintln!(
+                "leap: timeout after {} guest instructions at {:04x}:{:08x}",
+                m.cpu.icount,
+                m.cpu.s.seg[leap_machine::CS].selector,
+                m.cpu.s.rip
+            );
             124
         }
     };

@@ -11,4 +11,5 @@ pub use board::Board;
 pub use clock::ClockMode;
 pub use config::{Boot, Config, Serial};
 pub use leap_bios::linux::is_bzimage;
+pub use leap_cpu::state::CS;
 pub use machine::{Machine, RunOutcome};
