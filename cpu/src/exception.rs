@@ -22,10 +22,13 @@ pub const AC: u8 = 17;
 pub const MC: u8 = 18;
 pub const XM: u8 = 19;
 
+/// Eight bytes, so `Result<(), Exception>` (what every handler returns)
+/// travels in one register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exception {
     pub vector: u8,
-    pub error_code: Option<u32>,
+    has_code: bool,
+    code: u32,
 }
 
 pub type Result<T> = std::result::Result<T, Exception>;
@@ -35,14 +38,16 @@ impl Exception {
     pub const fn new(vector: u8) -> Self {
         Exception {
             vector,
-            error_code: None,
+            has_code: false,
+            code: 0,
         }
     }
     #[inline]
     pub const fn with_code(vector: u8, code: u32) -> Self {
         Exception {
             vector,
-            error_code: Some(code),
+            has_code: true,
+            code,
         }
     }
     pub const fn ud() -> Self {
@@ -65,6 +70,15 @@ impl Exception {
     }
     pub const fn de() -> Self {
         Self::new(DE)
+    }
+    /// The error code the fault carries, if any.
+    #[inline]
+    pub const fn error_code(&self) -> Option<u32> {
+        if self.has_code {
+            Some(self.code)
+        } else {
+            None
+        }
     }
     /// Contributory exceptions for the double-fault rules (SDM 3A Table 6-5).
     pub fn contributory(&self) -> bool {
@@ -102,9 +116,11 @@ pub fn vector_name(v: u8) -> &'static str {
 
 impl fmt::Display for Exception {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.error_code {
+        match self.error_code() {
             Some(c) => write!(f, "{}({:#x})", vector_name(self.vector), c),
             None => write!(f, "{}", vector_name(self.vector)),
         }
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Result<()>>() == 8);
