@@ -113,7 +113,9 @@ impl Cpu {
         }
         // `s.rip` only changes here while the block runs (a handler that
         // moves it also sets `next_rip`), so keep a copy in a register.
+        // Likewise `icount` (handlers read it, never write it).
         let mut rip = self.s.rip;
+        let mut icount = self.icount;
         for insn in insns {
             self.next_rip = rip.wrapping_add(insn.len as u64) & mask;
             if let Err(e) = (insn.handler)(self, bus, insn) {
@@ -122,7 +124,8 @@ impl Cpu {
             }
             rip = self.next_rip;
             self.s.rip = rip;
-            self.icount += 1;
+            icount += 1;
+            self.icount = icount;
             if self.end_block {
                 self.end_block = false;
                 break;
@@ -226,29 +229,29 @@ impl Cpu {
             );
         }
         loop {
-            if cur.vector == exception::PF && self.trace {
+            if cur.vector() == exception::PF && self.trace {
                 eprintln!("leap:   CR2={:#x}", self.s.cr2);
             }
-            let code = if Exception::has_error_code(cur.vector) && self.s.protected() {
+            let code = if Exception::has_error_code(cur.vector()) && self.s.protected() {
                 Some(cur.error_code().unwrap_or(0))
             } else {
                 None
             };
             let ret = self.s.rip;
-            match self.deliver(bus, cur.vector, code, IntKind::Exception, ret) {
+            match self.deliver(bus, cur.vector(), code, IntKind::Exception, ret) {
                 Ok(()) => return None,
                 Err(next) => {
-                    if cur.vector == exception::DF {
+                    if cur.vector() == exception::DF {
                         return Some(Exit::TripleFault(format!(
                             "triple fault: {next} while delivering #DF at {:04x}:{:08x}",
                             self.s.seg[CS].selector, self.s.rip
                         )));
                     }
-                    let benign_first = !(cur.contributory() || cur.vector == exception::PF);
+                    let benign_first = !(cur.contributory() || cur.vector() == exception::PF);
                     let df = !benign_first
                         && (next.contributory()
-                            || (cur.vector == exception::PF && next.vector == exception::PF));
-                    if !self.s.protected() && next.vector == exception::GP {
+                            || (cur.vector() == exception::PF && next.vector() == exception::PF));
+                    if !self.s.protected() && next.vector() == exception::GP {
                         // Real mode: a fault while vectoring shuts down.
                         return Some(Exit::TripleFault(format!(
                             "triple fault: {next} while delivering {cur} in real mode"

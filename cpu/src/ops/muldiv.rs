@@ -110,10 +110,16 @@ fn h_imuln(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 
 /// Two- and three-operand IMUL with a 32-bit destination, in 64-bit arithmetic.
 fn h_imul32(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let (x, y) = if i.op[2].kind == OpKind::Imm {
-        (c.read_op(b, i, 1)?, i.imm)
+    let o = &i.op[1];
+    let src = if o.kind == OpKind::Reg {
+        c.s.gpr[o.reg as usize & 15]
     } else {
-        (c.s.gpr[i.op[0].reg as usize & 15], c.read_op(b, i, 1)?)
+        c.read_op(b, i, 1)?
+    };
+    let (x, y) = if i.op[2].kind == OpKind::Imm {
+        (src, i.imm)
+    } else {
+        (c.s.gpr[i.op[0].reg as usize & 15], src)
     };
     let p = (x as i32 as i64) * (y as i32 as i64);
     let lo = p as u32 as u64;
@@ -127,7 +133,12 @@ fn h_div(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
     if size <= 4 {
         // The dividend fits in 64 bits: no 128-bit division.
-        let d = c.read_op(b, i, 0)?;
+        let o = &i.op[0];
+        let d = if o.kind == OpKind::Reg {
+            c.get_reg(o.reg, o.hi, o.size)
+        } else {
+            c.read_op(b, i, 0)?
+        };
         if d == 0 {
             return Err(Exception::de());
         }
