@@ -12,8 +12,9 @@ use crate::ops;
 use crate::phys::{PhysMem, PAGE_MASK, PG_CODE};
 use crate::state::CS;
 use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, OpKind as IOp, Register};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 pub struct Block {
     pub insns: Vec<Insn>,
@@ -24,6 +25,20 @@ pub struct Block {
     /// Bytes covered, from the first instruction's start.
     pub byte_len: u32,
     pub code_size: u8,
+    /// Blocks that ran right after this one (taken and fall-through of a
+    /// branch, recent return targets): the run loop finds its next block
+    /// here before trying the jump cache. Same validity rules as a jump
+    /// entry; weak, so chained blocks never keep each other alive.
+    links: RefCell<[Option<Link>; 2]>,
+}
+
+/// A direct successor of a block (see `Block::links`).
+struct Link {
+    lin: u64,
+    meta: u64,
+    epoch: u64,
+    tlb_epoch: u64,
+    block: Weak<Block>,
 }
 
 const FAST_SLOTS: usize = 4096;
@@ -145,12 +160,79 @@ impl Cpu {
 
     /// The block starting at CS:rip, decoding it if needed.
     pub fn fetch_block(&mut self, bus: &mut dyn Bus) -> Result<Rc<Block>> {
+        self.fetch_block_after(bus, None)
+    }
+
+    /// The block starting at CS:rip, where `prev` is the block that ran just
+    /// before (if any): its links are tried first, and the block found is
+    /// linked to it.
+    #[inline]
+    pub fn fetch_block_after(
+        &mut self,
+        bus: &mut dyn Bus,
+        prev: Option<&Block>,
+    ) -> Result<Rc<Block>> {
         let code_size = self.s.code_size();
         if !self.mode64 && self.s.rip > self.s.seg[CS].limit as u64 {
             return Err(Exception::gp0());
         }
         let lin = self.code_lin();
         let meta = code_size as u64 | (self.s.cpl as u64) << 8;
+        let Some(prev) = prev else {
+            return self.fetch_block_by_lin(bus, lin, meta, code_size);
+        };
+        {
+            let links = prev.links.borrow();
+            for l in links.iter().flatten() {
+                if l.lin == lin
+                    && l.meta == meta
+                    && l.epoch == self.cache.epoch
+                    && l.tlb_epoch == self.tlb.epoch
+                {
+                    if let Some(b) = l.block.upgrade() {
+                        if self.mode64
+                            || self.s.rip + b.byte_len as u64 - 1 <= self.s.seg[CS].limit as u64
+                        {
+                            return Ok(b);
+                        }
+                    }
+                }
+            }
+        }
+        let b = self.fetch_block_by_lin(bus, lin, meta, code_size)?;
+        if self.mem.is_ram(b.phys) {
+            let link = Link {
+                lin,
+                meta,
+                epoch: self.cache.epoch,
+                tlb_epoch: self.tlb.epoch,
+                block: Rc::downgrade(&b),
+            };
+            let mut links = prev.links.borrow_mut();
+            let live = |l: &Option<Link>| {
+                matches!(l, Some(l) if l.epoch == self.cache.epoch
+                    && l.tlb_epoch == self.tlb.epoch
+                    && l.block.strong_count() != 0)
+            };
+            // Fill a dead slot; otherwise the older link (slot 1) goes.
+            if !live(&links[0]) {
+                links[0] = Some(link);
+            } else {
+                links[1] = links[0].take();
+                links[0] = Some(link);
+            }
+        }
+        Ok(b)
+    }
+
+    #[inline]
+    fn fetch_block_by_lin(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        meta: u64,
+        code_size: u8,
+    ) -> Result<Rc<Block>> {
         let jslot = ((lin ^ (lin >> 12)) as usize) & (JUMP_SLOTS - 1);
         if let Some(e) = &self.cache.jump[jslot] {
             if e.lin == lin
@@ -287,6 +369,7 @@ impl Cpu {
             phys2: if straddles { tail_phys } else { None },
             byte_len: pos as u32,
             code_size,
+            links: RefCell::new([None, None]),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! interpreter delivers the exception through the IDT/IVT.
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 pub const DE: u8 = 0;
 pub const DB: u8 = 1;
@@ -22,28 +23,35 @@ pub const AC: u8 = 17;
 pub const MC: u8 = 18;
 pub const XM: u8 = 19;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Exception {
-    pub vector: u8,
-    pub error_code: Option<u32>,
-}
+/// A fault as one non-zero word (bits 0-7 vector, bit 8 always set, bit 9
+/// "has an error code", bits 32-63 the code), so `Result<(), Exception>`
+/// (what every handler returns) is one register and `Ok` is zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Exception(NonZeroU64);
+
+const MARK: u64 = 1 << 8;
+const HAS_CODE: u64 = 1 << 9;
 
 pub type Result<T> = std::result::Result<T, Exception>;
 
 impl Exception {
     #[inline]
     pub const fn new(vector: u8) -> Self {
-        Exception {
-            vector,
-            error_code: None,
+        match NonZeroU64::new(vector as u64 | MARK) {
+            Some(v) => Exception(v),
+            None => unreachable!(),
         }
     }
     #[inline]
     pub const fn with_code(vector: u8, code: u32) -> Self {
-        Exception {
-            vector,
-            error_code: Some(code),
+        match NonZeroU64::new(vector as u64 | MARK | HAS_CODE | (code as u64) << 32) {
+            Some(v) => Exception(v),
+            None => unreachable!(),
         }
+    }
+    #[inline]
+    pub const fn vector(&self) -> u8 {
+        self.0.get() as u8
     }
     pub const fn ud() -> Self {
         Self::new(UD)
@@ -66,9 +74,18 @@ impl Exception {
     pub const fn de() -> Self {
         Self::new(DE)
     }
+    /// The error code the fault carries, if any.
+    #[inline]
+    pub const fn error_code(&self) -> Option<u32> {
+        if self.0.get() & HAS_CODE != 0 {
+            Some((self.0.get() >> 32) as u32)
+        } else {
+            None
+        }
+    }
     /// Contributory exceptions for the double-fault rules (SDM 3A Table 6-5).
     pub fn contributory(&self) -> bool {
-        matches!(self.vector, DE | TS | NP | SS | GP)
+        matches!(self.vector(), DE | TS | NP | SS | GP)
     }
     /// Vectors that push an error code when delivered.
     pub fn has_error_code(vector: u8) -> bool {
@@ -100,11 +117,22 @@ pub fn vector_name(v: u8) -> &'static str {
     }
 }
 
+impl fmt::Debug for Exception {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exception")
+            .field("vector", &self.vector())
+            .field("error_code", &self.error_code())
+            .finish()
+    }
+}
+
 impl fmt::Display for Exception {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.error_code {
-            Some(c) => write!(f, "{}({:#x})", vector_name(self.vector), c),
-            None => write!(f, "{}", vector_name(self.vector)),
+        match self.error_code() {
+            Some(c) => write!(f, "{}({:#x})", vector_name(self.vector()), c),
+            None => write!(f, "{}", vector_name(self.vector())),
         }
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Result<()>>() == 8);

@@ -15,6 +15,8 @@ impl Cpu {
     pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Exit {
         let end = self.icount.saturating_add(budget);
         self.poll = true;
+        // The block that ran last, to find the next one through its links.
+        let mut prev: Option<std::rc::Rc<Block>> = None;
         loop {
             // Interrupt and stop state only change through device I/O, flag
             // writes that set IF, or between runs: poll only then.
@@ -33,9 +35,10 @@ impl Cpu {
             if self.icount >= end {
                 return Exit::Budget;
             }
-            let block = match self.fetch_block(bus) {
+            let block = match self.fetch_block_after(bus, prev.as_deref()) {
                 Ok(b) => b,
                 Err(e) => {
+                    prev = None;
                     if let Some(exit) = self.exception(bus, e) {
                         return exit;
                     }
@@ -55,6 +58,7 @@ impl Cpu {
             } {
                 return exit;
             }
+            prev = Some(block);
         }
     }
 
@@ -91,28 +95,64 @@ impl Cpu {
         }
     }
 
+    /// Run the instructions of `block` in order, stopping after the one that
+    /// ends it early (branch taken out of line, code invalidated, mode
+    /// change), at a fault, or when the budget (`end`) is reached.
     fn exec_block(&mut self, bus: &mut dyn Bus, block: &Block, end: u64) -> Option<Exit> {
-        let mask = self.ip_mask();
-        for insn in block.insns.iter() {
-            if self.trace {
-                self.trace_insn(insn);
+        // The block was found for the current code size.
+        let mask = crate::flags::size_mask(block.code_size);
+        // At most the instructions the budget still allows (`end > icount`).
+        let left = end - self.icount;
+        let insns = if (block.insns.len() as u64) > left {
+            &block.insns[..left as usize]
+        } else {
+            &block.insns[..]
+        };
+        if self.trace {
+            return self.exec_insns_traced(bus, insns, mask);
+        }
+        // `s.rip` only changes here while the block runs (a handler that
+        // moves it also sets `next_rip`), so keep a copy in a register.
+        // Likewise `icount` (handlers read it, never write it).
+        let mut rip = self.s.rip;
+        let mut icount = self.icount;
+        for insn in insns {
+            self.next_rip = rip.wrapping_add(insn.len as u64) & mask;
+            if let Err(e) = (insn.handler)(self, bus, insn) {
+                self.end_block = false;
+                return self.exception(bus, e);
             }
-            self.next_rip = self.s.rip.wrapping_add(insn.len as u64) & mask;
-            match (insn.handler)(self, bus, insn) {
-                Ok(()) => {
-                    self.s.rip = self.next_rip;
-                    self.icount += 1;
-                }
-                Err(e) => {
-                    self.end_block = false;
-                    return self.exception(bus, e);
-                }
-            }
+            rip = self.next_rip;
+            self.s.rip = rip;
+            icount += 1;
+            self.icount = icount;
             if self.end_block {
                 self.end_block = false;
                 break;
             }
-            if self.icount >= end {
+        }
+        None
+    }
+
+    /// `exec_block`'s loop with each instruction traced first.
+    #[cold]
+    fn exec_insns_traced(
+        &mut self,
+        bus: &mut dyn Bus,
+        insns: &[crate::insn::Insn],
+        mask: u64,
+    ) -> Option<Exit> {
+        for insn in insns {
+            self.trace_insn(insn);
+            self.next_rip = self.s.rip.wrapping_add(insn.len as u64) & mask;
+            if let Err(e) = (insn.handler)(self, bus, insn) {
+                self.end_block = false;
+                return self.exception(bus, e);
+            }
+            self.s.rip = self.next_rip;
+            self.icount += 1;
+            if self.end_block {
+                self.end_block = false;
                 break;
             }
         }
@@ -189,29 +229,29 @@ impl Cpu {
             );
         }
         loop {
-            if cur.vector == exception::PF && self.trace {
+            if cur.vector() == exception::PF && self.trace {
                 eprintln!("leap:   CR2={:#x}", self.s.cr2);
             }
-            let code = if Exception::has_error_code(cur.vector) && self.s.protected() {
-                Some(cur.error_code.unwrap_or(0))
+            let code = if Exception::has_error_code(cur.vector()) && self.s.protected() {
+                Some(cur.error_code().unwrap_or(0))
             } else {
                 None
             };
             let ret = self.s.rip;
-            match self.deliver(bus, cur.vector, code, IntKind::Exception, ret) {
+            match self.deliver(bus, cur.vector(), code, IntKind::Exception, ret) {
                 Ok(()) => return None,
                 Err(next) => {
-                    if cur.vector == exception::DF {
+                    if cur.vector() == exception::DF {
                         return Some(Exit::TripleFault(format!(
                             "triple fault: {next} while delivering #DF at {:04x}:{:08x}",
                             self.s.seg[CS].selector, self.s.rip
                         )));
                     }
-                    let benign_first = !(cur.contributory() || cur.vector == exception::PF);
+                    let benign_first = !(cur.contributory() || cur.vector() == exception::PF);
                     let df = !benign_first
                         && (next.contributory()
-                            || (cur.vector == exception::PF && next.vector == exception::PF));
-                    if !self.s.protected() && next.vector == exception::GP {
+                            || (cur.vector() == exception::PF && next.vector() == exception::PF));
+                    if !self.s.protected() && next.vector() == exception::GP {
                         // Real mode: a fault while vectoring shuts down.
                         return Some(Exit::TripleFault(format!(
                             "triple fault: {next} while delivering {cur} in real mode"

@@ -106,7 +106,12 @@ impl LazyFlags {
 
     /// Overwrite some arithmetic flags with explicit values, keeping the rest.
     pub fn set_arith(&mut self, mask: u64, values: u64) {
-        let cur = self.get();
+        // Replacing every arithmetic flag needs none of the current ones.
+        let cur = if mask & ARITH_FLAGS == ARITH_FLAGS {
+            self.bits
+        } else {
+            self.get()
+        };
         self.set_raw((cur & !mask) | (values & mask));
     }
 
@@ -114,25 +119,19 @@ impl LazyFlags {
         if self.op == FlagOp::None {
             return self.bits;
         }
+        // ZF, SF and PF come from the result for every lazy operation.
+        let res = self.res;
         let mut f = self.bits & !ARITH_FLAGS;
-        if self.cf() {
-            f |= FLAG_CF;
-        }
-        if self.pf() {
-            f |= FLAG_PF;
-        }
-        if self.af() {
-            f |= FLAG_AF;
-        }
-        if self.zf() {
-            f |= FLAG_ZF;
-        }
-        if self.sf() {
-            f |= FLAG_SF;
-        }
-        if self.of() {
-            f |= FLAG_OF;
-        }
+        f |= if self.cf() { FLAG_CF } else { 0 };
+        f |= if parity(res) { FLAG_PF } else { 0 };
+        f |= if self.af() { FLAG_AF } else { 0 };
+        f |= if res == 0 { FLAG_ZF } else { 0 };
+        f |= if res & sign_bit(self.size) != 0 {
+            FLAG_SF
+        } else {
+            0
+        };
+        f |= if self.of() { FLAG_OF } else { 0 };
         f
     }
 

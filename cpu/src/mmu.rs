@@ -465,15 +465,35 @@ impl Cpu {
         Ok(())
     }
 
-    #[inline]
+    /// Read seg:off. The TLB hit on RAM within one page is inlined into
+    /// the handlers; everything else goes through `read_lin`.
+    #[inline(always)]
     pub fn read_mem(&mut self, bus: &mut dyn Bus, seg: usize, off: u64, size: u8) -> Result<u64> {
         let lin = self.seg_lin(seg, off, size, false)?;
         self.check_align(lin, size)?;
         let user = self.user_access();
+        if (lin & 0xfff) + size as u64 <= 0x1000 {
+            let e = &self.tlb.read[Tlb::slot(lin)];
+            if e.tag == tag_of(lin, user) && e.direct {
+                return Ok(self.mem.read_ram(e.paddr | (lin & 0xfff), size));
+            }
+        }
+        self.read_lin_outlined(bus, lin, size, user)
+    }
+
+    #[inline(never)]
+    fn read_lin_outlined(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        size: u8,
+        user: bool,
+    ) -> Result<u64> {
         self.read_lin(bus, lin, size, user)
     }
 
-    #[inline]
+    /// Write seg:off, with the TLB hit inlined as for `read_mem`.
+    #[inline(always)]
     pub fn write_mem(
         &mut self,
         bus: &mut dyn Bus,
@@ -485,6 +505,25 @@ impl Cpu {
         let lin = self.seg_lin(seg, off, size, true)?;
         self.check_align(lin, size)?;
         let user = self.user_access();
+        if (lin & 0xfff) + size as u64 <= 0x1000 {
+            let e = &self.tlb.write[Tlb::slot(lin)];
+            if e.tag == tag_of(lin, user) && e.direct {
+                self.mem.write_ram(e.paddr | (lin & 0xfff), size, v);
+                return Ok(());
+            }
+        }
+        self.write_lin_outlined(bus, lin, size, v, user)
+    }
+
+    #[inline(never)]
+    fn write_lin_outlined(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        size: u8,
+        v: u64,
+        user: bool,
+    ) -> Result<()> {
         self.write_lin(bus, lin, size, v, user)
     }
 

@@ -30,20 +30,37 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
             }
             let reg0 = op0 == iced_x86::OpKind::Register;
             let k1 = inst.op1_kind();
+            let w32 = is32(inst);
             if reg0
                 && k1 == iced_x86::OpKind::Register
                 && !inst.op1_register().is_segment_register()
             {
-                h_mov_rr
+                if w32 {
+                    h_mov_rr::<4>
+                } else {
+                    h_mov_rr::<0>
+                }
             } else if reg0 && is_imm(k1) {
-                h_mov_ri
+                if w32 {
+                    h_mov_ri::<4>
+                } else {
+                    h_mov_ri::<0>
+                }
             } else if reg0 && k1 == iced_x86::OpKind::Memory {
-                h_mov_rm
+                if w32 {
+                    h_mov_rm::<4>
+                } else {
+                    h_mov_rm::<0>
+                }
             } else if op0 == iced_x86::OpKind::Memory
                 && k1 == iced_x86::OpKind::Register
                 && !inst.op1_register().is_segment_register()
             {
-                h_mov_mr
+                if w32 {
+                    h_mov_mr::<4>
+                } else {
+                    h_mov_mr::<0>
+                }
             } else {
                 h_mov
             }
@@ -52,6 +69,20 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         Movsx | Movsxd => h_movsx,
         Lea => h_lea,
         Add | Or | Adc | Sbb | And | Sub | Xor | Cmp | Test => alu_handler(m, inst),
+        Inc if op0 == iced_x86::OpKind::Register => {
+            if is32(inst) {
+                h_incdec_r::<false, 4>
+            } else {
+                h_incdec_r::<false, 0>
+            }
+        }
+        Dec if op0 == iced_x86::OpKind::Register => {
+            if is32(inst) {
+                h_incdec_r::<true, 4>
+            } else {
+                h_incdec_r::<true, 0>
+            }
+        }
         Inc => h_inc,
         Dec => h_dec,
         Neg => h_neg,
@@ -86,11 +117,53 @@ fn h_nop(_c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     Ok(())
 }
 
-fn h_mov_rr(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let s = &i.op[1];
-    let v = c.get_reg(s.reg, s.hi, s.size);
-    let d = &i.op[0];
-    c.put_reg(d.reg, d.hi, d.size, v);
+/// Every operand is 32 bits wide and any register is a full one (no
+/// AH..BH): such instructions get handler instances with `W` = 4, where
+/// register access is a plain load or a zero-extending store.
+fn is32(inst: &Instruction) -> bool {
+    use iced_x86::OpKind as K;
+    (0..inst.op_count()).all(|n| match inst.op_kind(n) {
+        K::Register => {
+            let r = inst.op_register(n);
+            r.is_gpr32()
+        }
+        K::Memory => inst.memory_size().size() == 4,
+        k => is_imm(k),
+    })
+}
+
+/// Read register operand `o`; `w` = 4 for the 32-bit-only instances.
+#[inline(always)]
+fn rd(c: &Cpu, o: &Operand, w: u8) -> u64 {
+    if w == 4 {
+        c.s.gpr[o.reg as usize & 15] & 0xffff_ffff
+    } else {
+        c.get_reg(o.reg, o.hi, o.size)
+    }
+}
+
+/// Write register operand `o`; `w` = 4 for the 32-bit-only instances.
+#[inline(always)]
+fn wr(c: &mut Cpu, o: &Operand, w: u8, v: u64) {
+    if w == 4 {
+        c.s.gpr[o.reg as usize & 15] = v & 0xffff_ffff;
+    } else {
+        c.put_reg(o.reg, o.hi, o.size, v)
+    }
+}
+
+#[inline(always)]
+fn width(i: &Insn, w: u8) -> u8 {
+    if w == 4 {
+        4
+    } else {
+        i.op[0].size
+    }
+}
+
+fn h_mov_rr<const W: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let v = rd(c, &i.op[1], W);
+    wr(c, &i.op[0], W, v);
     Ok(())
 }
 
@@ -109,25 +182,24 @@ fn is_imm(k: iced_x86::OpKind) -> bool {
     )
 }
 
-fn h_mov_ri(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let d = &i.op[0];
-    c.put_reg(d.reg, d.hi, d.size, i.imm);
+fn h_mov_ri<const W: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    wr(c, &i.op[0], W, i.imm);
     Ok(())
 }
 
-fn h_mov_rm(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let d = &i.op[0];
+fn h_mov_rm<const W: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let ea = c.ea(i);
-    let v = c.read_mem(b, i.mem.seg as usize, ea, d.size)?;
-    c.put_reg(d.reg, d.hi, d.size, v);
+    let v = c.read_mem(b, i.mem.seg as usize, ea, width(i, W))?;
+    wr(c, &i.op[0], W, v);
     Ok(())
 }
 
-fn h_mov_mr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+fn h_mov_mr<const W: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let s = &i.op[1];
-    let v = c.get_reg(s.reg, s.hi, s.size);
+    let v = rd(c, s, W);
     let ea = c.ea(i);
-    c.write_mem(b, i.mem.seg as usize, ea, s.size, v)
+    let size = if W == 4 { 4 } else { s.size };
+    c.write_mem(b, i.mem.seg as usize, ea, size, v)
 }
 
 fn h_mov(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
@@ -224,13 +296,17 @@ fn alu_handler(m: Mnemonic, inst: &Instruction) -> Handler {
         (K::Register, K::Memory) => FORM_RM,
         _ => FORM_ANY,
     };
+    let w32 = is32(inst);
     macro_rules! pick {
         ($op:expr) => {
-            match form {
-                FORM_RR => h_alu::<{ $op }, FORM_RR>,
-                FORM_RI => h_alu::<{ $op }, FORM_RI>,
-                FORM_RM => h_alu::<{ $op }, FORM_RM>,
-                _ => h_alu::<{ $op }, FORM_ANY>,
+            match (form, w32) {
+                (FORM_RR, true) => h_alu::<{ $op }, FORM_RR, 4>,
+                (FORM_RI, true) => h_alu::<{ $op }, FORM_RI, 4>,
+                (FORM_RM, true) => h_alu::<{ $op }, FORM_RM, 4>,
+                (FORM_RR, false) => h_alu::<{ $op }, FORM_RR, 0>,
+                (FORM_RI, false) => h_alu::<{ $op }, FORM_RI, 0>,
+                (FORM_RM, false) => h_alu::<{ $op }, FORM_RM, 0>,
+                _ => h_alu::<{ $op }, FORM_ANY, 0>,
             }
         };
     }
@@ -247,17 +323,18 @@ fn alu_handler(m: Mnemonic, inst: &Instruction) -> Handler {
     }
 }
 
-fn h_alu<const OP: u8, const FORM: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+fn h_alu<const OP: u8, const FORM: u8, const W: u8>(
+    c: &mut Cpu,
+    b: &mut dyn Bus,
+    i: &Insn,
+) -> Result<()> {
     let writes = OP != CMP && OP != TEST;
-    let size = i.op[0].size;
+    let size = width(i, W);
     let d = &i.op[0];
     if FORM != FORM_ANY {
-        let x = c.get_reg(d.reg, d.hi, size);
+        let x = rd(c, d, W);
         let y = match FORM {
-            FORM_RR => {
-                let s = &i.op[1];
-                c.get_reg(s.reg, s.hi, s.size)
-            }
+            FORM_RR => rd(c, &i.op[1], W),
             FORM_RI => i.imm,
             _ => {
                 let ea = c.ea(i);
@@ -266,7 +343,7 @@ fn h_alu<const OP: u8, const FORM: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -
         };
         let r = alu(c, OP, size, x, y);
         if writes {
-            c.put_reg(d.reg, d.hi, size, r);
+            wr(c, d, W, r);
         }
         return Ok(());
     }
@@ -278,6 +355,24 @@ fn h_alu<const OP: u8, const FORM: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -
         alu(c, OP, size, x, y);
         Ok(())
     }
+}
+
+/// INC/DEC of a register.
+fn h_incdec_r<const DEC: bool, const W: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let d = &i.op[0];
+    let size = width(i, W);
+    let x = rd(c, d, W);
+    let r = if DEC {
+        let r = x.wrapping_sub(1) & size_mask(size);
+        c.s.flags.set_incdec(FlagOp::Dec, size, x, r);
+        r
+    } else {
+        let r = x.wrapping_add(1) & size_mask(size);
+        c.s.flags.set_incdec(FlagOp::Inc, size, x, r);
+        r
+    };
+    wr(c, d, W, r);
+    Ok(())
 }
 
 fn h_inc(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {

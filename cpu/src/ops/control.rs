@@ -27,7 +27,7 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         }
         Jmp => h_jmp_ind,
         Jo | Jno | Jb | Jae | Je | Jne | Jbe | Ja | Js | Jns | Jp | Jnp | Jl | Jge | Jle | Jg => {
-            h_jcc
+            jcc_handler(inst)
         }
         Call if inst.op0_kind() == iced_x86::OpKind::NearBranch16
             || inst.op0_kind() == iced_x86::OpKind::NearBranch32
@@ -77,8 +77,22 @@ fn h_jmp_ind(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     c.branch_to(t & size_mask(i.osize))
 }
 
-fn h_jcc(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    if c.s.flags.cond(i.cc) {
+/// Jcc with its condition as a constant, so the flag evaluation is only
+/// the part that condition needs.
+fn jcc_handler(inst: &Instruction) -> Handler {
+    macro_rules! by_cc {
+        ($($n:literal)*) => {
+            match inst.condition_code() as u8 - 1 {
+                $($n => h_jcc::<$n>,)*
+                _ => unreachable!("Jcc without a condition"),
+            }
+        };
+    }
+    by_cc!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+}
+
+fn h_jcc<const CC: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    if c.s.flags.cond(CC) {
         let t = rel_target(c, i);
         c.branch_to(t)?;
     }

@@ -12,6 +12,12 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
     Some(match m {
         Mnemonic::Mul => h_mul,
         Mnemonic::Imul if inst.op_count() == 1 => h_imul1,
+        Mnemonic::Imul
+            if inst.op0_register().is_gpr32()
+                && (inst.op_count() == 2 || inst.op2_kind() != iced_x86::OpKind::Register) =>
+        {
+            h_imul32
+        }
         Mnemonic::Imul => h_imuln,
         Mnemonic::Div => h_div,
         Mnemonic::Idiv => h_idiv,
@@ -102,8 +108,49 @@ fn h_imuln(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     Ok(())
 }
 
+/// Two- and three-operand IMUL with a 32-bit destination, in 64-bit arithmetic.
+fn h_imul32(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let o = &i.op[1];
+    let src = if o.kind == OpKind::Reg {
+        c.s.gpr[o.reg as usize & 15]
+    } else {
+        c.read_op(b, i, 1)?
+    };
+    let (x, y) = if i.op[2].kind == OpKind::Imm {
+        (src, i.imm)
+    } else {
+        (c.s.gpr[i.op[0].reg as usize & 15], src)
+    };
+    let p = (x as i32 as i64) * (y as i32 as i64);
+    let lo = p as u32 as u64;
+    let fits = p as i32 as i64 == p;
+    c.s.gpr[i.op[0].reg as usize & 15] = lo;
+    mul_flags(c, 4, lo, !fits);
+    Ok(())
+}
+
 fn h_div(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
+    if size <= 4 {
+        // The dividend fits in 64 bits: no 128-bit division.
+        let o = &i.op[0];
+        let d = if o.kind == OpKind::Reg {
+            c.get_reg(o.reg, o.hi, o.size)
+        } else {
+            c.read_op(b, i, 0)?
+        };
+        if d == 0 {
+            return Err(Exception::de());
+        }
+        let n = load_wide(c, size) as u64;
+        let q = n / d;
+        let r = n % d;
+        if q > size_mask(size) {
+            return Err(Exception::de());
+        }
+        store_div(c, size, q, r);
+        return Ok(());
+    }
     let d = c.read_op(b, i, 0)? as u128;
     if d == 0 {
         return Err(Exception::de());

@@ -8,14 +8,23 @@ use crate::insn::*;
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic};
 
-pub fn handler(m: Mnemonic, _inst: &Instruction) -> Option<Handler> {
+pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
     use Mnemonic::*;
+    // Register destination, immediate count (including the implicit 1).
+    let ri = inst.op0_kind() == iced_x86::OpKind::Register
+        && inst.op_count() == 2
+        && inst.op1_kind() == iced_x86::OpKind::Immediate8;
     Some(match m {
-        Shl | Sal => h_shl,
-        Shr => h_shr,
-        Sar => h_sar,
-        Rol => h_rol,
-        Ror => h_ror,
+        Shl | Sal if ri => h_shift_ri::<SHL>,
+        Shr if ri => h_shift_ri::<SHR>,
+        Sar if ri => h_shift_ri::<SAR>,
+        Rol if ri => h_shift_ri::<ROL>,
+        Ror if ri => h_shift_ri::<ROR>,
+        Shl | Sal => h_shift::<SHL>,
+        Shr => h_shift::<SHR>,
+        Sar => h_shift::<SAR>,
+        Rol => h_shift::<ROL>,
+        Ror => h_shift::<ROR>,
         Rcl => h_rcl,
         Rcr => h_rcr,
         Shld => h_shld,
@@ -37,42 +46,81 @@ fn count(c: &Cpu, i: &Insn, size: u8) -> u32 {
     (n as u32) & if size == 8 { 0x3f } else { 0x1f }
 }
 
-fn h_shl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let size = i.op[0].size;
-    let n = count(c, i, size);
-    c.modify_op(b, i, |c, x| {
-        if n == 0 {
-            return None;
+const SHL: u8 = 0;
+const SHR: u8 = 1;
+const SAR: u8 = 2;
+const ROL: u8 = 3;
+const ROR: u8 = 4;
+
+/// Shift or rotate `x` by `n` (1..=63, already masked) and set the flags.
+#[inline(always)]
+fn shift_op(c: &mut Cpu, op: u8, size: u8, x: u64, n: u32) -> u64 {
+    match op {
+        SHL => {
+            let r = if n >= 64 { 0 } else { x << n } & size_mask(size);
+            c.s.flags.set_lazy(FlagOp::Shl, size, x, n as u64, r);
+            r
         }
-        let r = if n >= 64 { 0 } else { x << n } & size_mask(size);
-        c.s.flags.set_lazy(FlagOp::Shl, size, x, n as u64, r);
-        Some(r)
-    })
+        SHR => {
+            let r = x >> n;
+            c.s.flags.set_lazy(FlagOp::Shr, size, x, n as u64, r);
+            r
+        }
+        SAR => {
+            let r = ((sign_extend(x, size) as i64) >> n.min(63)) as u64 & size_mask(size);
+            c.s.flags.set_lazy(FlagOp::Sar, size, x, n as u64, r);
+            r
+        }
+        ROL => {
+            let bits = size as u32 * 8;
+            let k = n % bits;
+            let r = if k == 0 {
+                x
+            } else {
+                ((x << k) | (x >> (bits - k))) & size_mask(size)
+            };
+            let cf = r & 1 != 0;
+            let of = (r & sign_bit(size) != 0) != cf;
+            set_cf_of(c, cf, of);
+            r
+        }
+        _ => {
+            let bits = size as u32 * 8;
+            let k = n % bits;
+            let r = if k == 0 {
+                x
+            } else {
+                ((x >> k) | (x << (bits - k))) & size_mask(size)
+            };
+            let msb = r & sign_bit(size) != 0;
+            let msb2 = r & (sign_bit(size) >> 1) != 0;
+            set_cf_of(c, msb, msb != msb2);
+            r
+        }
+    }
 }
 
-fn h_shr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let size = i.op[0].size;
-    let n = count(c, i, size);
-    c.modify_op(b, i, |c, x| {
-        if n == 0 {
-            return None;
-        }
-        let r = x >> n;
-        c.s.flags.set_lazy(FlagOp::Shr, size, x, n as u64, r);
-        Some(r)
-    })
+/// Register destination, immediate count.
+fn h_shift_ri<const OP: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let d = &i.op[0];
+    let size = d.size;
+    let n = ((i.imm & 0xff) as u32) & if size == 8 { 0x3f } else { 0x1f };
+    if n != 0 {
+        let x = c.get_reg(d.reg, d.hi, size);
+        let r = shift_op(c, OP, size, x, n);
+        c.put_reg(d.reg, d.hi, size, r);
+    }
+    Ok(())
 }
 
-fn h_sar(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+fn h_shift<const OP: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let size = i.op[0].size;
     let n = count(c, i, size);
     c.modify_op(b, i, |c, x| {
         if n == 0 {
             return None;
         }
-        let r = ((sign_extend(x, size) as i64) >> n.min(63)) as u64 & size_mask(size);
-        c.s.flags.set_lazy(FlagOp::Sar, size, x, n as u64, r);
-        Some(r)
+        Some(shift_op(c, OP, size, x, n))
     })
 }
 
@@ -81,48 +129,6 @@ fn h_sar(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 fn set_cf_of(c: &mut Cpu, cf: bool, of: bool) {
     let v = if cf { FLAG_CF } else { 0 } | if of { FLAG_OF } else { 0 };
     c.s.flags.set_arith(FLAG_CF | FLAG_OF, v);
-}
-
-fn h_rol(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let size = i.op[0].size;
-    let n = count(c, i, size);
-    c.modify_op(b, i, |c, x| {
-        if n == 0 {
-            return None;
-        }
-        let bits = size as u32 * 8;
-        let k = n % bits;
-        let r = if k == 0 {
-            x
-        } else {
-            ((x << k) | (x >> (bits - k))) & size_mask(size)
-        };
-        let cf = r & 1 != 0;
-        let of = (r & sign_bit(size) != 0) != cf;
-        set_cf_of(c, cf, of);
-        Some(r)
-    })
-}
-
-fn h_ror(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let size = i.op[0].size;
-    let n = count(c, i, size);
-    c.modify_op(b, i, |c, x| {
-        if n == 0 {
-            return None;
-        }
-        let bits = size as u32 * 8;
-        let k = n % bits;
-        let r = if k == 0 {
-            x
-        } else {
-            ((x >> k) | (x << (bits - k))) & size_mask(size)
-        };
-        let msb = r & sign_bit(size) != 0;
-        let msb2 = r & (sign_bit(size) >> 1) != 0;
-        set_cf_of(c, msb, msb != msb2);
-        Some(r)
-    })
 }
 
 fn h_rcl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {

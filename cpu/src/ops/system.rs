@@ -270,7 +270,7 @@ fn visible_desc(
     }
     let d = match c.fetch_desc(b, sel, Exception::gp) {
         Ok(d) => d,
-        Err(e) if e.vector == crate::exception::GP => return Ok(None),
+        Err(e) if e.vector() == crate::exception::GP => return Ok(None),
         Err(e) => return Err(e),
     };
     if d.is_system() && !system_ok.contains(&d.typ()) {

@@ -247,7 +247,7 @@ impl Cpu {
         self.s.seg[SS] = sd.segment(ss);
         for s in [ES, DS, FS, GS] {
             let sel = segs[s];
-            self.load_seg(bus, s, sel).map_err(|e| match e.vector {
+            self.load_seg(bus, s, sel).map_err(|e| match e.vector() {
                 crate::exception::GP => Exception::ts(sel as u32 & 0xfffc),
                 _ => e,
             })?;
