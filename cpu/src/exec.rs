@@ -91,7 +91,10 @@ impl Cpu {
         }
     }
 
-    fn exec_block(&mut self, bus: &mut dyn Bus, block: &Block, end: u64) -> Option<Exit> {
+    /// Run one decoded block (stopping early at `end` retired instructions,
+    /// a fault, or an instruction that ends the block). The JIT's compiled
+    /// blocks have exactly this contract and fall back to it.
+    pub fn exec_block(&mut self, bus: &mut dyn Bus, block: &Block, end: u64) -> Option<Exit> {
         let mask = self.ip_mask();
         for insn in block.insns.iter() {
             if self.trace {

@@ -57,6 +57,10 @@ pub fn parity(v: u64) -> bool {
 }
 
 impl LazyFlags {
+    /// Byte offset of the raw RFLAGS word, for generated code (the other
+    /// fields are public and reachable with `offset_of!`).
+    pub const BITS_OFFSET: usize = core::mem::offset_of!(LazyFlags, bits);
+
     #[inline]
     pub fn set_lazy(&mut self, op: FlagOp, size: u8, a: u64, b: u64, res: u64) {
         self.op = op;
