@@ -10,6 +10,7 @@
 //! Cranelift target ([`compile_for_isa`]).
 
 pub mod runtime;
+pub mod tier;
 pub mod translate;
 
 use cranelift_codegen::control::ControlPlane;
@@ -24,6 +25,7 @@ use leap_cpu::{Bus, Cpu, Exit};
 use runtime::{JitCtx, HELPERS};
 use std::fmt;
 use std::sync::{Arc, Mutex};
+pub use tier::{CompileWorker, Tier, TierStats};
 pub use translate::{inline_form, InlineForm, TranslateStats, Translator};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +39,7 @@ impl fmt::Display for JitError {
 
 impl std::error::Error for JitError {}
 
-fn err(e: impl fmt::Display) -> JitError {
+pub(crate) fn err(e: impl fmt::Display) -> JitError {
     JitError(e.to_string())
 }
 
@@ -155,7 +157,7 @@ impl Jit {
     }
 }
 
-fn copy_block(b: &Block) -> Block {
+pub(crate) fn copy_block(b: &Block) -> Block {
     Block {
         insns: b.insns.clone(),
         phys: b.phys,
