@@ -232,7 +232,8 @@ impl LazyFlags {
 
     #[inline]
     pub fn of(&self) -> bool {
-        let sb = sign_bit(self.size);
+        // `size` is 0 while the flags are materialized (op None): no shift overflow.
+        let sb = sign_bit(self.size.max(1));
         match self.op {
             FlagOp::None => self.bits & FLAG_OF != 0,
             FlagOp::Add | FlagOp::Adc => (self.a ^ self.res) & (self.b ^ self.res) & sb != 0,

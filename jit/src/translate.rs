@@ -785,3 +785,53 @@ impl Tx<'_> {
         self.bits_cf = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Code, Instruction, Register};
+    use leap_cpu::blocks::build_insn;
+
+    fn form(i: Instruction, last: bool) -> Option<InlineForm> {
+        let insn = build_insn(&i, 4, i.len().max(1) as u8);
+        inline_form(&insn, last)
+    }
+
+    #[test]
+    fn classification() {
+        use Register::*;
+        let rr = |c, a, b| Instruction::with2(c, a, b).unwrap();
+        assert!(matches!(
+            form(rr(Code::Mov_r32_rm32, EAX, ECX), false),
+            Some(InlineForm::MovRR)
+        ));
+        assert!(matches!(
+            form(
+                Instruction::with2(Code::Mov_r32_imm32, EAX, 5u32).unwrap(),
+                false
+            ),
+            Some(InlineForm::MovRI)
+        ));
+        assert!(matches!(
+            form(rr(Code::Add_r8_rm8, AH, CL), false),
+            Some(InlineForm::Alu(AluOp::Add, Src::Reg(_)))
+        ));
+        assert!(matches!(
+            form(Instruction::with1(Code::Inc_r32, EBX).unwrap(), false),
+            Some(InlineForm::Inc)
+        ));
+        // Memory operands, segment registers and ADC go to the helper.
+        let m = iced_x86::MemoryOperand::with_base_displ(EBX, 8);
+        assert!(form(
+            Instruction::with2(Code::Mov_r32_rm32, EAX, m).unwrap(),
+            false
+        )
+        .is_none());
+        assert!(form(rr(Code::Mov_r32m16_Sreg, EAX, DS), false).is_none());
+        assert!(form(rr(Code::Adc_r32_rm32, EAX, ECX), false).is_none());
+        // Branches only at the end of a block.
+        let j = Instruction::with_branch(Code::Je_rel32_32, 0x2000).unwrap();
+        assert!(form(j, false).is_none());
+        assert!(matches!(form(j, true), Some(InlineForm::Jcc)));
+    }
+}

@@ -567,3 +567,104 @@ fn compiled_block_is_reusable() {
     assert_eq!(b.s.gpr[EAX], 30);
     assert_eq!(b.icount, 30);
 }
+
+const R64: [AsmRegister64; 8] = [rax, rcx, rdx, rbx, r8, r9, r13, r15];
+const R32X: [AsmRegister32; 4] = [r8d, r10d, r14d, eax];
+
+/// 64-bit code: REX registers, 64-bit and 32-bit (zero-extending) forms,
+/// branches with the canonical check.
+#[test]
+fn long_mode_blocks() {
+    let mut jit = Jit::new().unwrap();
+    let mut t = Totals::default();
+    for seed in 1..=150u64 {
+        let code = assemble(64, &|a| {
+            let mut r = Rng(seed);
+            let mut taken = a.create_label();
+            for _ in 0..1 + r.below(10) {
+                let op = r.below(7);
+                match r.below(8) {
+                    0 => alu!(a, op, pick(&mut r, &R64), pick(&mut r, &R64))?,
+                    1 => alu!(a, op, pick(&mut r, &R64), r.interesting() as i32)?,
+                    2 => alu!(a, op, pick(&mut r, &R32X), pick(&mut r, &R32X))?,
+                    3 => a.mov(pick(&mut r, &R64), r.next())?,
+                    4 => a.mov(pick(&mut r, &R32X), r.next() as u32)?,
+                    5 => a.inc(pick(&mut r, &R64))?,
+                    6 => a.dec(pick(&mut r, &R32X))?,
+                    _ => a.adc(pick(&mut r, &R64), pick(&mut r, &R64))?,
+                }
+            }
+            let cc = r.below(16);
+            jcc!(a, cc, taken)?;
+            a.hlt()?;
+            a.set_label(&mut taken)?;
+            a.mov(rdx, rax)?;
+            a.hlt()
+        });
+        let mut a = long64(&code);
+        let mut b = long64(&code);
+        for c in [&mut a, &mut b] {
+            let mut r = Rng(seed ^ 0x5555);
+            for k in 0..16 {
+                if k != ESP {
+                    c.s.gpr[k] = r.interesting() | r.interesting() << 32;
+                }
+            }
+            c.s.flags.set_raw((r.next() & ARITH_FLAGS) | 2);
+        }
+        let (_, got) = lockstep(
+            &mut jit,
+            &mut a,
+            &mut b,
+            8,
+            &mut |_| u64::MAX,
+            &format!("long {seed}"),
+        );
+        assert!(a.halted);
+        t.blocks += got.blocks;
+        t.insns += got.insns;
+        t.inline += got.inline;
+    }
+    eprintln!("long_mode_blocks: {t:?}");
+}
+
+/// A 64-bit near jump to a non-canonical address raises #GP(0) at the
+/// jump, from inline code. The code page is also mapped at the top of the
+/// lower canonical half, so a rel32 jump leaves it. (The IDT is a 32-bit
+/// one, so the #GP shuts the processor down, in both tiers.)
+#[test]
+fn long_mode_noncanonical_branch() {
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(64, &|a| {
+        a.mov(rax, 1u64)?;
+        a.add(rax, 2)?;
+        a.jmp(0x3000u64)
+    });
+    let top = 0x7fff_ffff_f000u64;
+    let mut a = long64(&code);
+    let mut b = long64(&code);
+    for c in [&mut a, &mut b] {
+        // PML4[255] -> PDPT[511] -> PD[511] -> PT[511] -> the code page.
+        let (pdpt, pd, pt) = (0x23000u64, 0x24000u64, 0x25000u64);
+        c.mem.write_ram(0x20000 + 8 * 255, 8, pdpt | 3);
+        c.mem.write_ram(pdpt + 8 * 511, 8, pd | 3);
+        c.mem.write_ram(pd + 8 * 511, 8, pt | 3);
+        c.mem.write_ram(pt + 8 * 511, 8, CODE | 3);
+        c.tlb.flush_all();
+        c.s.rip = top;
+    }
+    let (exit, t) = lockstep(
+        &mut jit,
+        &mut a,
+        &mut b,
+        2,
+        &mut |_| u64::MAX,
+        "noncanonical",
+    );
+    assert!(
+        matches!(exit, Some(leap_cpu::Exit::TripleFault(_))),
+        "{exit:?}"
+    );
+    assert_eq!(t.inline, 3);
+    assert_eq!(a.icount, 2);
+}

@@ -268,3 +268,22 @@ impl Rng {
         }
     }
 }
+
+/// 64-bit mode: 4-level paging identity-mapping the first 2 MiB with one
+/// large page, CS.L set. (The IDT is the 32-bit one: a fault shuts down.)
+pub fn long64(code: &[u8]) -> Cpu {
+    let mut cpu = pm32(code);
+    let (pml4, pdpt, pd) = (0x20000u64, 0x21000u64, 0x22000u64);
+    cpu.mem.write_ram(pml4, 8, pdpt | 3);
+    cpu.mem.write_ram(pdpt, 8, pd | 3);
+    cpu.mem.write_ram(pd, 8, 0x83);
+    cpu.s.cr3 = pml4;
+    cpu.s.cr4 |= CR4_PAE;
+    cpu.s.efer |= EFER_LME | EFER_LMA;
+    cpu.s.cr0 |= CR0_PG;
+    cpu.s.seg[CS].attr = (cpu.s.seg[CS].attr & !ATTR_DB) | ATTR_L;
+    cpu.update_mode();
+    cpu.tlb.flush_all();
+    assert!(cpu.mode64);
+    cpu
+}
