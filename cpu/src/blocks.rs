@@ -32,6 +32,27 @@ pub struct Block {
     links: RefCell<[Option<Link>; 2]>,
 }
 
+impl Block {
+    /// The same decoded instructions with no successor links: what the JIT
+    /// compiles and keeps, away from the run loop's chaining.
+    pub fn unlinked_copy(&self) -> Block {
+        Block {
+            insns: self.insns.clone(),
+            phys: self.phys,
+            phys2: self.phys2,
+            byte_len: self.byte_len,
+            code_size: self.code_size,
+            links: RefCell::new([None, None]),
+        }
+    }
+
+    /// True when no successor is recorded (always so for an unlinked copy
+    /// that only `exec_block` runs: chaining happens in `fetch_block`).
+    pub fn has_no_links(&self) -> bool {
+        self.links.borrow().iter().all(|l| l.is_none())
+    }
+}
+
 /// A direct successor of a block (see `Block::links`).
 struct Link {
     lin: u64,

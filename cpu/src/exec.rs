@@ -97,8 +97,9 @@ impl Cpu {
 
     /// Run the instructions of `block` in order, stopping after the one that
     /// ends it early (branch taken out of line, code invalidated, mode
-    /// change), at a fault, or when the budget (`end`) is reached.
-    fn exec_block(&mut self, bus: &mut dyn Bus, block: &Block, end: u64) -> Option<Exit> {
+    /// change), at a fault, or when the budget (`end`) is reached. The JIT's
+    /// compiled blocks have exactly this contract and fall back to it.
+    pub fn exec_block(&mut self, bus: &mut dyn Bus, block: &Block, end: u64) -> Option<Exit> {
         // The block was found for the current code size.
         let mask = crate::flags::size_mask(block.code_size);
         // At most the instructions the budget still allows (`end > icount`).

@@ -57,6 +57,10 @@ pub fn parity(v: u64) -> bool {
 }
 
 impl LazyFlags {
+    /// Byte offset of the raw RFLAGS word, for generated code (the other
+    /// fields are public and reachable with `offset_of!`).
+    pub const BITS_OFFSET: usize = core::mem::offset_of!(LazyFlags, bits);
+
     #[inline]
     pub fn set_lazy(&mut self, op: FlagOp, size: u8, a: u64, b: u64, res: u64) {
         self.op = op;
@@ -227,7 +231,8 @@ impl LazyFlags {
 
     #[inline]
     pub fn of(&self) -> bool {
-        let sb = sign_bit(self.size);
+        // `size` is 0 while the flags are materialized (op None): no shift overflow.
+        let sb = sign_bit(self.size.max(1));
         match self.op {
             FlagOp::None => self.bits & FLAG_OF != 0,
             FlagOp::Add | FlagOp::Adc => (self.a ^ self.res) & (self.b ^ self.res) & sb != 0,

@@ -1,0 +1,221 @@
+//! leap-jit: compiles the interpreter's decoded blocks to host code with
+//! Cranelift.
+//!
+//! A [`CompiledBlock`] has the same contract as `Cpu::exec_block`: same
+//! instructions retired, same precise state on a fault, same budget and
+//! `end_block` rules, so a run is identical whichever tier executes a block.
+//! Generated code reaches everything through the one context pointer it is
+//! called with ([`runtime::JitCtx`]): CPU state and helpers by fixed
+//! offsets, no symbols and no relocations, so the same IR compiles for any
+//! Cranelift target ([`compile_for_isa`]).
+
+pub mod runtime;
+pub mod tier;
+pub mod translate;
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Module};
+use leap_cpu::blocks::Block;
+use leap_cpu::{Bus, Cpu, Exit};
+use runtime::{JitCtx, HELPERS};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+pub use tier::{CompileWorker, Tier, TierStats};
+pub use translate::{inline_form, InlineForm, TranslateStats, Translator};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JitError(pub String);
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "jit: {}", self.0)
+    }
+}
+
+impl std::error::Error for JitError {}
+
+pub(crate) fn err(e: impl fmt::Display) -> JitError {
+    JitError(e.to_string())
+}
+
+fn shared_flags() -> settings::Builder {
+    let mut f = settings::builder();
+    f.set("opt_level", "speed").unwrap();
+    f.set("is_pic", "false").unwrap();
+    f.set("use_colocated_libcalls", "false").unwrap();
+    f
+}
+
+/// The Cranelift ISA for the host.
+pub fn host_isa() -> Result<OwnedTargetIsa, JitError> {
+    let b = cranelift_native::builder().map_err(err)?;
+    b.finish(settings::Flags::new(shared_flags())).map_err(err)
+}
+
+/// A Cranelift ISA by target name (`x86_64`, `aarch64`, `riscv64gc`,
+/// `s390x`, or a full triple), with that target's baseline features.
+pub fn isa_by_name(name: &str) -> Result<OwnedTargetIsa, JitError> {
+    let triple: target_lexicon::Triple = name.parse().map_err(err)?;
+    let b = cranelift_codegen::isa::lookup(triple).map_err(err)?;
+    b.finish(settings::Flags::new(shared_flags())).map_err(err)
+}
+
+/// Machine code size of `block` compiled for `isa` (any target; nothing is
+/// run). Fails if the code would need a relocation.
+pub fn compile_for_isa(isa: &dyn TargetIsa, block: &Block) -> Result<usize, JitError> {
+    let tr = Translator::new(isa);
+    let mut fctx = FunctionBuilderContext::new();
+    let (func, _) = tr.function(block, &mut fctx);
+    let mut ctx = Context::for_function(func);
+    let code = ctx
+        .compile(isa, &mut ControlPlane::default())
+        .map_err(|e| err(format!("{:?}", e.inner)))?;
+    if !code.buffer.relocs().is_empty() {
+        return Err(err(format!(
+            "{} relocation(s) in generated code",
+            code.buffer.relocs().len()
+        )));
+    }
+    Ok(code.code_info().total_size as usize)
+}
+
+/// Owns the executable memory of every block compiled by one [`Jit`];
+/// freed when the `Jit` and all its blocks are gone.
+struct CodeOwner(Mutex<Option<JITModule>>);
+
+impl Drop for CodeOwner {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.get_mut().ok().and_then(|m| m.take()) {
+            // SAFETY: every CompiledBlock holds an Arc to this owner, so no
+            // pointer into the code outlives it.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+/// Compiles blocks for the host.
+pub struct Jit {
+    owner: Arc<CodeOwner>,
+    translator: Translator,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+}
+
+type Entry = unsafe extern "C" fn(*mut JitCtx) -> u64;
+
+impl Jit {
+    pub fn new() -> Result<Jit, JitError> {
+        let isa = host_isa()?;
+        let translator = Translator::new(&*isa);
+        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        Ok(Jit {
+            owner: Arc::new(CodeOwner(Mutex::new(Some(module)))),
+            translator,
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+        })
+    }
+
+    /// Compile `block` to host code.
+    pub fn compile(&mut self, block: &Block) -> Result<CompiledBlock, JitError> {
+        let (func, stats) = self.translator.function(block, &mut self.fctx);
+        let sig = func.signature.clone();
+        self.ctx.clear();
+        self.ctx.func = func;
+        let mut guard = self.owner.0.lock().map_err(err)?;
+        let m = guard.as_mut().ok_or_else(|| err("code memory freed"))?;
+        let id = m.declare_anonymous_function(&sig).map_err(err)?;
+        let r = m.define_function(id, &mut self.ctx);
+        if let Err(e) = r {
+            self.ctx.clear();
+            return Err(err(format!("{e:?}")));
+        }
+        let code_size = self
+            .ctx
+            .compiled_code()
+            .map(|c| c.code_info().total_size as usize)
+            .unwrap_or(0);
+        m.clear_context(&mut self.ctx);
+        m.finalize_definitions().map_err(err)?;
+        let ptr = m.get_finalized_function(id);
+        drop(guard);
+        // SAFETY: the function was built with `Translator::signature`, which
+        // is this type under the host's default calling convention.
+        let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
+        Ok(CompiledBlock {
+            entry,
+            block: copy_block(block),
+            stats,
+            code_size,
+            _owner: self.owner.clone(),
+        })
+    }
+}
+
+pub(crate) fn copy_block(b: &Block) -> Detached {
+    let copy = b.unlinked_copy();
+    debug_assert!(copy.has_no_links());
+    Detached(copy)
+}
+
+/// A block copy that crosses to the compile thread and back. `Block` is not
+/// `Send` only because of its successor links (`Weak<Block>`, whose count
+/// is not atomic); a copy made by `unlinked_copy` has none, and nothing
+/// links it later: links are made by the run loop's `fetch_block` on the
+/// cache's own blocks, never on a JIT copy, which only `exec_block` and the
+/// step helpers run.
+pub(crate) struct Detached(pub(crate) Block);
+
+// SAFETY: see the type's comment: no `Rc`/`Weak` is ever reachable from a
+// detached copy, so moving it between threads shares no reference count.
+unsafe impl Send for Detached {}
+
+/// A block's host code, with its own copy of the decoded instructions the
+/// helpers run.
+pub struct CompiledBlock {
+    entry: Entry,
+    block: Detached,
+    pub stats: TranslateStats,
+    /// Bytes of machine code.
+    pub code_size: usize,
+    _owner: Arc<CodeOwner>,
+}
+
+impl CompiledBlock {
+    /// The decoded block this code was compiled from.
+    pub fn block(&self) -> &Block {
+        &self.block.0
+    }
+
+    /// Run the block: exactly `cpu.exec_block(bus, block, end)`.
+    pub fn run(&self, cpu: &mut Cpu, bus: &mut dyn Bus, end: u64) -> Option<Exit> {
+        if cpu.trace {
+            // Tracing prints each instruction: the interpreter does that.
+            return cpu.exec_block(bus, &self.block.0, end);
+        }
+        let cpu: *mut Cpu = cpu;
+        let bus: *mut (dyn Bus + '_) = bus;
+        // SAFETY: only the lifetime bound changes; the pointer is used only
+        // during this call, while the borrow it came from is live.
+        let bus: *mut (dyn Bus + 'static) = unsafe { std::mem::transmute(bus) };
+        let mut ctx = JitCtx {
+            // SAFETY: `cpu` is a live, exclusive borrow.
+            state: unsafe { &raw mut (*cpu).s },
+            cpu,
+            helpers: &HELPERS,
+            block: &self.block.0,
+            end,
+            bus,
+            exit: None,
+        };
+        // SAFETY: the code was generated for this context layout; nothing
+        // else touches the CPU or the bus while it runs.
+        unsafe { (self.entry)(&mut ctx) };
+        ctx.exit
+    }
+}

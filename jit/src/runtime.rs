@@ -1,0 +1,165 @@
+//! What generated code sees at run time: the context block it is handed,
+//! and the table of Rust helpers it calls through.
+//!
+//! Generated code never refers to a symbol or an absolute address: it gets
+//! one pointer (`*mut JitCtx`) and reaches everything from there (the CPU
+//! state, the `Cpu`, the helper table) by fixed offsets. The same IR can
+//! therefore be compiled on any thread and for any Cranelift target.
+
+use core::mem::offset_of;
+use leap_cpu::blocks::Block;
+use leap_cpu::flags::LazyFlags;
+use leap_cpu::{Bus, Cpu, CpuState, Exception, Exit};
+
+/// Status returned by generated code and by the helpers that can end a
+/// block: keep going, or leave the block (all state is in memory).
+pub const CONTINUE: u64 = 0;
+pub const LEAVE: u64 = 1;
+
+/// The context a compiled block runs with. Built on the host stack by
+/// [`crate::CompiledBlock::run`] for one call.
+#[repr(C)]
+pub struct JitCtx {
+    /// `&mut cpu.s`.
+    pub state: *mut CpuState,
+    pub cpu: *mut Cpu,
+    pub helpers: *const Helpers,
+    /// The decoded block being run (its `Insn`s are what the helpers execute).
+    pub block: *const Block,
+    /// Stop once `cpu.icount` reaches this (the interpreter's budget rule).
+    pub end: u64,
+    /// The bus, as a fat pointer. Only Rust helpers read it.
+    pub bus: *mut (dyn Bus + 'static),
+    /// A run-loop exit produced by exception delivery (triple fault).
+    pub exit: Option<Exit>,
+}
+
+/// Helper entry points, called indirectly by generated code. Every
+/// argument and result is pointer-sized (`u64`), so no target ABI has to
+/// extend a narrower integer.
+#[repr(C)]
+pub struct Helpers {
+    /// Execute instruction `idx` of the block exactly as the interpreter's
+    /// block loop does. Returns [`CONTINUE`] or [`LEAVE`].
+    pub step: unsafe extern "C" fn(*mut JitCtx, u64) -> u64,
+    /// Run the whole block through the interpreter (`Cpu::exec_block`).
+    pub interp: unsafe extern "C" fn(*mut JitCtx) -> u64,
+    /// Deliver an exception raised by inline code: `(ctx, vector, error
+    /// code, has error code)`. Always returns [`LEAVE`].
+    pub raise: unsafe extern "C" fn(*mut JitCtx, u64, u64, u64) -> u64,
+    /// Evaluate condition code `cc` on the lazy flags in memory.
+    pub cond: unsafe extern "C" fn(*const LazyFlags, u64) -> u64,
+    /// CF of the lazy flags in memory.
+    pub cf: unsafe extern "C" fn(*const LazyFlags) -> u64,
+}
+
+/// The one helper table; every `JitCtx` points at it.
+pub static HELPERS: Helpers = Helpers {
+    step: helper_step,
+    interp: helper_interp,
+    raise: helper_raise,
+    cond: helper_cond,
+    cf: helper_cf,
+};
+
+/// Field offsets used by the translator.
+pub mod off {
+    use super::*;
+    pub const CTX_STATE: i32 = offset_of!(JitCtx, state) as i32;
+    pub const CTX_CPU: i32 = offset_of!(JitCtx, cpu) as i32;
+    pub const CTX_HELPERS: i32 = offset_of!(JitCtx, helpers) as i32;
+    pub const CTX_END: i32 = offset_of!(JitCtx, end) as i32;
+
+    pub const H_STEP: i32 = offset_of!(Helpers, step) as i32;
+    pub const H_INTERP: i32 = offset_of!(Helpers, interp) as i32;
+    pub const H_RAISE: i32 = offset_of!(Helpers, raise) as i32;
+    pub const H_COND: i32 = offset_of!(Helpers, cond) as i32;
+    pub const H_CF: i32 = offset_of!(Helpers, cf) as i32;
+
+    pub const CPU_ICOUNT: i32 = offset_of!(Cpu, icount) as i32;
+    pub const CPU_END_BLOCK: i32 = offset_of!(Cpu, end_block) as i32;
+
+    pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
+    pub const RIP: i32 = offset_of!(CpuState, rip) as i32;
+    pub const FLAGS: i32 = offset_of!(CpuState, flags) as i32;
+    pub const F_BITS: i32 = FLAGS + LazyFlags::BITS_OFFSET as i32;
+    pub const F_OP: i32 = FLAGS + offset_of!(LazyFlags, op) as i32;
+    pub const F_SIZE: i32 = FLAGS + offset_of!(LazyFlags, size) as i32;
+    pub const F_A: i32 = FLAGS + offset_of!(LazyFlags, a) as i32;
+    pub const F_B: i32 = FLAGS + offset_of!(LazyFlags, b) as i32;
+    pub const F_RES: i32 = FLAGS + offset_of!(LazyFlags, res) as i32;
+    /// `seg[CS].limit` (u32).
+    pub const CS_LIMIT: i32 = (offset_of!(CpuState, seg)
+        + leap_cpu::state::CS * core::mem::size_of::<leap_cpu::state::Segment>()
+        + offset_of!(leap_cpu::state::Segment, limit)) as i32;
+}
+
+/// EIP/RIP wrap mask for a block decoded with `code_size`.
+#[inline]
+pub fn ip_mask(code_size: u8) -> u64 {
+    match code_size {
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+unsafe extern "C" fn helper_step(ctx: *mut JitCtx, idx: u64) -> u64 {
+    // SAFETY: generated code passes the context `CompiledBlock::run` built;
+    // its pointers are live and unaliased for the duration of the call.
+    let ctx = unsafe { &mut *ctx };
+    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, &*ctx.block) };
+    let insn = &block.insns[idx as usize];
+    cpu.next_rip = cpu.s.rip.wrapping_add(insn.len as u64) & ip_mask(block.code_size);
+    match (insn.handler)(cpu, bus, insn) {
+        Ok(()) => {
+            cpu.s.rip = cpu.next_rip;
+            cpu.icount += 1;
+        }
+        Err(e) => {
+            cpu.end_block = false;
+            ctx.exit = cpu.exception(bus, e);
+            return LEAVE;
+        }
+    }
+    if cpu.end_block {
+        cpu.end_block = false;
+        return LEAVE;
+    }
+    if cpu.icount >= ctx.end {
+        return LEAVE;
+    }
+    CONTINUE
+}
+
+unsafe extern "C" fn helper_interp(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: as in `helper_step`.
+    let ctx = unsafe { &mut *ctx };
+    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, &*ctx.block) };
+    ctx.exit = cpu.exec_block(bus, block, ctx.end);
+    LEAVE
+}
+
+unsafe extern "C" fn helper_raise(ctx: *mut JitCtx, vector: u64, code: u64, has_code: u64) -> u64 {
+    // SAFETY: as in `helper_step`.
+    let ctx = unsafe { &mut *ctx };
+    let (cpu, bus) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus) };
+    let e = if has_code != 0 {
+        Exception::with_code(vector as u8, code as u32)
+    } else {
+        Exception::new(vector as u8)
+    };
+    cpu.end_block = false;
+    ctx.exit = cpu.exception(bus, e);
+    LEAVE
+}
+
+unsafe extern "C" fn helper_cond(flags: *const LazyFlags, cc: u64) -> u64 {
+    // SAFETY: points at `cpu.s.flags`, which generated code has written back.
+    unsafe { (*flags).cond(cc as u8) as u64 }
+}
+
+unsafe extern "C" fn helper_cf(flags: *const LazyFlags) -> u64 {
+    // SAFETY: as in `helper_cond`.
+    unsafe { (*flags).cf() as u64 }
+}

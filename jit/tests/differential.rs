@@ -1,0 +1,670 @@
+//! Differential tests: the same guest blocks run by the interpreter
+//! (`Cpu::exec_block`) and compiled (`CompiledBlock::run`) from identical
+//! states must leave identical CPU state, memory and exits.
+
+mod common;
+
+use common::*;
+use iced_x86::code_asm::*;
+use leap_cpu::state::*;
+use leap_cpu::{Cpu, NullBus};
+use leap_jit::Jit;
+
+type R = Result<(), IcedError>;
+
+macro_rules! alu {
+    ($a:expr, $op:expr, $d:expr, $s:expr) => {
+        match $op {
+            0 => $a.add($d, $s),
+            1 => $a.or($d, $s),
+            2 => $a.and($d, $s),
+            3 => $a.sub($d, $s),
+            4 => $a.xor($d, $s),
+            5 => $a.cmp($d, $s),
+            6 => $a.test($d, $s),
+            7 => $a.adc($d, $s),
+            _ => $a.sbb($d, $s),
+        }
+    };
+}
+
+macro_rules! jcc {
+    ($a:expr, $cc:expr, $t:expr) => {
+        match $cc {
+            0 => $a.jo($t),
+            1 => $a.jno($t),
+            2 => $a.jb($t),
+            3 => $a.jae($t),
+            4 => $a.je($t),
+            5 => $a.jne($t),
+            6 => $a.jbe($t),
+            7 => $a.ja($t),
+            8 => $a.js($t),
+            9 => $a.jns($t),
+            10 => $a.jp($t),
+            11 => $a.jnp($t),
+            12 => $a.jl($t),
+            13 => $a.jge($t),
+            14 => $a.jle($t),
+            _ => $a.jg($t),
+        }
+    };
+}
+
+macro_rules! setcc {
+    ($a:expr, $cc:expr, $d:expr) => {
+        match $cc {
+            0 => $a.seto($d),
+            1 => $a.setno($d),
+            2 => $a.setb($d),
+            3 => $a.setae($d),
+            4 => $a.sete($d),
+            5 => $a.setne($d),
+            6 => $a.setbe($d),
+            7 => $a.seta($d),
+            8 => $a.sets($d),
+            9 => $a.setns($d),
+            10 => $a.setp($d),
+            11 => $a.setnp($d),
+            12 => $a.setl($d),
+            13 => $a.setge($d),
+            14 => $a.setle($d),
+            _ => $a.setg($d),
+        }
+    };
+}
+
+const R32: [AsmRegister32; 7] = [eax, ecx, edx, ebx, ebp, esi, edi];
+const R16: [AsmRegister16; 7] = [ax, cx, dx, bx, bp, si, di];
+const R8: [AsmRegister8; 8] = [al, cl, dl, bl, ah, ch, dh, bh];
+
+fn pick<T: Copy>(r: &mut Rng, xs: &[T]) -> T {
+    xs[r.below(xs.len() as u64) as usize]
+}
+
+/// One random instruction: mostly forms the JIT inlines, some that go
+/// through the helper, some that set flags the helper way.
+fn random_insn(a: &mut Asm, r: &mut Rng) -> R {
+    let op = r.below(9);
+    match r.below(24) {
+        0 | 1 => a.mov(pick(r, &R32), pick(r, &R32)),
+        2 => a.mov(pick(r, &R32), r.interesting() as u32),
+        3 => a.mov(pick(r, &R8), pick(r, &R8)),
+        4 => a.mov(pick(r, &R16), r.next() as u16 as u32),
+        5..=7 => alu!(a, op, pick(r, &R32), pick(r, &R32)),
+        8 | 9 => alu!(a, op, pick(r, &R32), r.interesting() as i32),
+        10 => alu!(a, op, pick(r, &R16), pick(r, &R16)),
+        11 => alu!(a, op, pick(r, &R16), r.next() as i16 as i32),
+        12 => alu!(a, op, pick(r, &R8), pick(r, &R8)),
+        13 => alu!(a, op, pick(r, &R8), r.next() as i8 as i32),
+        14 => match r.below(6) {
+            0 => a.inc(pick(r, &R32)),
+            1 => a.dec(pick(r, &R32)),
+            2 => a.inc(pick(r, &R16)),
+            3 => a.dec(pick(r, &R16)),
+            4 => a.inc(pick(r, &R8)),
+            _ => a.dec(pick(r, &R8)),
+        },
+        15 => match r.below(4) {
+            0 => a.neg(pick(r, &R32)),
+            1 => a.not(pick(r, &R32)),
+            2 => a.shl(pick(r, &R32), (r.below(33)) as u32),
+            _ => a.sar(pick(r, &R16), (r.below(17)) as u32),
+        },
+        16 => a.mov(dword_ptr(DATA + 4 * r.below(16)), pick(r, &R32)),
+        17 => a.mov(pick(r, &R32), dword_ptr(DATA + 4 * r.below(16))),
+        18 => {
+            alu!(a, op, dword_ptr(DATA + 4 * r.below(16)), pick(r, &R32))
+        }
+        19 => {
+            let cc = r.below(16);
+            setcc!(a, cc, pick(r, &R8))
+        }
+        20 => a.lea(
+            pick(r, &R32),
+            dword_ptr(pick(r, &R32) + pick(r, &R32) * 4 + 0x10),
+        ),
+        21 => match r.below(3) {
+            0 => a.stc(),
+            1 => a.clc(),
+            _ => a.cmc(),
+        },
+        22 => {
+            a.push(pick(r, &R32))?;
+            a.pop(pick(r, &R32))
+        }
+        _ => a.imul_2(pick(r, &R32), pick(r, &R32)),
+    }
+}
+
+fn random_init(cpu: &mut Cpu, seed: u64) {
+    let mut r = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+    for reg in [EAX, ECX, EDX, EBX, EBP, ESI, EDI] {
+        cpu.s.gpr[reg] = r.interesting() & 0xffff_ffff;
+    }
+    cpu.s.flags.set_raw((r.next() & ARITH_FLAGS) | 2);
+    for k in 0..16 {
+        cpu.mem
+            .write_ram(DATA + 4 * k, 4, r.interesting() & 0xffff_ffff);
+    }
+}
+
+/// Random straight-line runs joined by a random branch.
+fn random_program(a: &mut Asm, seed: u64) -> R {
+    let mut r = Rng(seed);
+    let mut taken = a.create_label();
+    let mut back = a.create_label();
+    a.set_label(&mut back)?;
+    for _ in 0..1 + r.below(12) {
+        random_insn(a, &mut r)?;
+    }
+    match r.below(3) {
+        0 => {
+            let cc = r.below(16);
+            jcc!(a, cc, taken)?
+        }
+        1 => a.jmp(taken)?,
+        _ => {}
+    }
+    for _ in 0..r.below(8) {
+        random_insn(a, &mut r)?;
+    }
+    a.hlt()?;
+    a.set_label(&mut taken)?;
+    for _ in 0..r.below(8) {
+        random_insn(a, &mut r)?;
+    }
+    a.hlt()
+}
+
+#[test]
+fn random_blocks() {
+    let mut jit = Jit::new().unwrap();
+    let mut t = Totals::default();
+    for seed in 1..=400u64 {
+        let s = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let got = diff32(
+            &mut jit,
+            &format!("seed {seed}"),
+            &|c| random_init(c, s),
+            &|a| random_program(a, s),
+        );
+        t.blocks += got.blocks;
+        t.insns += got.insns;
+        t.inline += got.inline;
+    }
+    eprintln!("random_blocks: {t:?}");
+    assert!(
+        t.inline * 2 > t.insns,
+        "most instructions should be inline: {t:?}"
+    );
+}
+
+/// Every condition after every inline flag producer (and after helper-made
+/// and raw flags), on operand pairs at the flag edges, in all sizes.
+#[test]
+fn conditions_after_each_producer() {
+    let mut jit = Jit::new().unwrap();
+    let pairs: [(u32, u32); 8] = [
+        (0, 0),
+        (1, 2),
+        (2, 1),
+        (0x7fff_ffff, 0xffff_ffff),
+        (0x8000_0000, 1),
+        (0xffff_ffff, 1),
+        (0x7f, 0x80),
+        (0x8000, 0x7fff),
+    ];
+    let mut count = 0;
+    for producer in 0..12u64 {
+        for cc in 0..16u64 {
+            for &(x, y) in &pairs {
+                for size in [1u8, 2, 4] {
+                    let prog = |a: &mut Asm| -> R {
+                        let mut t = a.create_label();
+                        a.mov(eax, x)?;
+                        a.mov(ecx, y)?;
+                        match (producer, size) {
+                            (0..=6, 4) => alu!(a, producer, eax, ecx)?,
+                            (0..=6, 2) => alu!(a, producer, ax, cx)?,
+                            (0..=6, _) => alu!(a, producer, al, cl)?,
+                            (7, 4) => a.inc(eax)?,
+                            (7, 2) => a.inc(ax)?,
+                            (7, _) => a.inc(al)?,
+                            (8, 4) => a.dec(eax)?,
+                            (8, 2) => a.dec(ax)?,
+                            (8, _) => a.dec(al)?,
+                            (9, _) => a.adc(eax, ecx)?,
+                            (10, _) => a.neg(ecx)?,
+                            _ => a.nop()?,
+                        }
+                        jcc!(a, cc, t)?;
+                        a.mov(edx, 1)?;
+                        a.hlt()?;
+                        a.set_label(&mut t)?;
+                        a.mov(edx, 2)?;
+                        a.hlt()
+                    };
+                    let flags = (x as u64 ^ y as u64) & ARITH_FLAGS;
+                    diff32(
+                        &mut jit,
+                        &format!("producer {producer} cc {cc} {x:#x},{y:#x} size {size}"),
+                        &|c| c.s.flags.set_raw(flags | 2),
+                        &prog,
+                    );
+                    count += 1;
+                }
+            }
+        }
+    }
+    eprintln!("conditions_after_each_producer: {count} programs");
+}
+
+/// INC/DEC keep CF: after every kind of CF source, in one block.
+#[test]
+fn incdec_chain_keeps_carry() {
+    let mut jit = Jit::new().unwrap();
+    for init in [0u64, FLAG_CF] {
+        diff32(
+            &mut jit,
+            "incdec chain",
+            &|c| c.s.flags.set_raw(init | 2),
+            &|a| {
+                let mut t = a.create_label();
+                a.mov(eax, 0xffff_ffffu32)?;
+                a.inc(eax)?; // CF from the raw flags
+                a.add(eax, 0xffff_ffffu32)?;
+                a.dec(al)?; // CF from an inline ADD
+                a.inc(ah)?; // CF from an inline INC
+                a.sub(ecx, 1)?;
+                a.dec(cx)?; // CF from an inline SUB
+                a.setb(bl)?; // helper reads the parked CF
+                a.adc(edx, 0)?; // helper consumes it
+                a.inc(edx)?; // CF from the helper's ADC
+                a.jb(t)?;
+                a.hlt()?;
+                a.set_label(&mut t)?;
+                a.hlt()
+            },
+        );
+    }
+}
+
+/// Register merge rules: AH/AL/AX/EAX writes and reads mixed.
+#[test]
+fn partial_registers() {
+    let mut jit = Jit::new().unwrap();
+    diff32(
+        &mut jit,
+        "partial registers",
+        &|c| {
+            c.s.gpr[EAX] = 0x1234_5678;
+            c.s.gpr[EBX] = 0x8765_4321;
+        },
+        &|a| {
+            a.mov(ah, bl)?;
+            a.mov(bh, al)?;
+            a.add(ah, 0x7f)?;
+            a.xor(bx, ax)?;
+            a.sub(al, ah)?;
+            a.mov(cx, 0xbeef)?;
+            a.mov(ch, cl)?;
+            a.or(edx, ecx)?;
+            a.and(dh, 0x0f)?;
+            a.mov(si, dx)?;
+            a.test(si, 0x8000)?;
+            a.cmp(ah, bh)?;
+            a.hlt()
+        },
+    );
+}
+
+/// A fault in the middle of a block: the state is exactly as before the
+/// faulting instruction (inline instructions before it committed, none
+/// after), and delivery happens as in the interpreter.
+#[test]
+fn fault_mid_block_de() {
+    let mut jit = Jit::new().unwrap();
+    diff32(&mut jit, "#DE mid-block", &|c| c.s.gpr[EBX] = 0, &|a| {
+        a.mov(eax, 100u32)?;
+        a.add(eax, 5)?;
+        a.inc(ecx)?;
+        a.cmp(eax, ecx)?;
+        a.div(ebx)?; // #DE
+        a.mov(edx, 7u32)?;
+        a.sub(eax, 1)?;
+        a.hlt()
+    });
+}
+
+#[test]
+fn fault_mid_block_pf() {
+    let mut jit = Jit::new().unwrap();
+    let hole = 0x5000;
+    for store in [false, true] {
+        diff32(
+            &mut jit,
+            "#PF mid-block",
+            &|c| enable_paging(c, hole),
+            &|a| {
+                a.mov(esi, 0x1234u32)?;
+                a.xor(esi, 0xffff)?;
+                a.dec(edi)?;
+                if store {
+                    a.mov(dword_ptr(hole + 0x10), esi)?; // #PF (write)
+                } else {
+                    a.add(esi, dword_ptr(hole + 0x10))?; // #PF (read)
+                }
+                a.mov(edx, 7u32)?;
+                a.hlt()
+            },
+        );
+    }
+}
+
+/// A jump past the CS limit raises #GP(0) at the jump, in inline code.
+#[test]
+fn branch_past_cs_limit() {
+    let mut jit = Jit::new().unwrap();
+    for cond in [false, true] {
+        for taken in [false, true] {
+            diff32(
+                &mut jit,
+                &format!("jmp past limit cond={cond} taken={taken}"),
+                &|c| {
+                    c.s.seg[CS].limit = 0x1fff;
+                    c.update_seg_ok(CS);
+                },
+                &|a| {
+                    a.mov(eax, if taken { 1u32 } else { 2 })?;
+                    a.cmp(eax, 1)?;
+                    if cond {
+                        a.je(0x2800u64)?;
+                    } else {
+                        a.jmp(0x2800u64)?;
+                    }
+                    a.hlt()
+                },
+            );
+        }
+    }
+}
+
+/// A fault that cannot be delivered: the exit (triple fault) is the same.
+#[test]
+fn triple_fault_exit() {
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(32, &|a| {
+        a.mov(eax, 1u32)?;
+        a.add(eax, eax)?;
+        a.div(ecx)?;
+        a.hlt()
+    });
+    let mut a = pm32(&code);
+    let mut b = pm32(&code);
+    for c in [&mut a, &mut b] {
+        c.s.idtr.limit = 0;
+    }
+    let (exit, _) = lockstep(&mut jit, &mut a, &mut b, 4, &mut |_| u64::MAX, "triple");
+    assert!(
+        matches!(exit, Some(leap_cpu::Exit::TripleFault(_))),
+        "{exit:?}"
+    );
+}
+
+/// Every budget that can cut a block short, for an all-inline block and a
+/// mixed one, including budgets already used up.
+#[test]
+fn budget_boundaries() {
+    let mut jit = Jit::new().unwrap();
+    let progs: [&dyn Fn(&mut Asm) -> R; 2] = [
+        &|a| {
+            for k in 0..10u32 {
+                a.add(eax, k as i32)?;
+                a.inc(ecx)?;
+            }
+            a.jmp(0x1000u64)
+        },
+        &|a| {
+            for k in 0..6u32 {
+                a.add(eax, k as i32)?;
+                a.mov(dword_ptr(DATA + 4 * k as u64), eax)?;
+                a.shl(ecx, 1)?;
+            }
+            a.jne(0x1000u64)
+        },
+    ];
+    for (p, prog) in progs.iter().enumerate() {
+        let code = assemble(32, *prog);
+        for start in [0u64, 5] {
+            for budget in 0..24u64 {
+                let mut a = pm32(&code);
+                let mut b = pm32(&code);
+                for c in [&mut a, &mut b] {
+                    c.icount = start;
+                    c.s.gpr[ECX] = 3;
+                }
+                let what = format!("prog {p} start {start} budget {budget}");
+                lockstep(&mut jit, &mut a, &mut b, 3, &mut |ic| ic + budget, &what);
+            }
+        }
+    }
+}
+
+/// A stale `end_block` (e.g. from code invalidation between runs) stops
+/// the block after its first instruction in both tiers.
+#[test]
+fn stale_end_block() {
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(32, &|a| {
+        a.mov(eax, 1u32)?;
+        a.add(eax, 2)?;
+        a.hlt()
+    });
+    let mut a = pm32(&code);
+    let mut b = pm32(&code);
+    a.end_block = true;
+    b.end_block = true;
+    lockstep(
+        &mut jit,
+        &mut a,
+        &mut b,
+        4,
+        &mut |_| u64::MAX,
+        "stale end_block",
+    );
+    assert_eq!(a.icount, 3);
+}
+
+/// 16-bit real-mode code: IP wraps at 64 KiB, 16-bit branch targets.
+#[test]
+fn real_mode_blocks() {
+    let mut jit = Jit::new().unwrap();
+    for seed in 1..=60u64 {
+        let code = assemble(16, &|a| {
+            let mut r = Rng(seed);
+            let mut t = a.create_label();
+            for _ in 0..1 + r.below(8) {
+                let op = r.below(7);
+                match r.below(4) {
+                    0 => alu!(a, op, pick(&mut r, &R16), pick(&mut r, &R16))?,
+                    1 => alu!(a, op, pick(&mut r, &R8), r.next() as i8 as i32)?,
+                    2 => a.inc(pick(&mut r, &R16))?,
+                    _ => a.mov(pick(&mut r, &R32), r.interesting() as u32)?,
+                }
+            }
+            let cc = r.below(16);
+            jcc!(a, cc, t)?;
+            a.hlt()?;
+            a.set_label(&mut t)?;
+            a.dec(ax)?;
+            a.hlt()
+        });
+        let mut a = real(&code);
+        let mut b = real(&code);
+        for c in [&mut a, &mut b] {
+            random_init(c, seed);
+        }
+        lockstep(
+            &mut jit,
+            &mut a,
+            &mut b,
+            8,
+            &mut |_| u64::MAX,
+            &format!("real {seed}"),
+        );
+        assert!(a.halted);
+    }
+}
+
+/// Blocks of only helper calls behave like the interpreter too (string
+/// instructions, stack, far-reaching handlers).
+#[test]
+fn helper_only_blocks() {
+    let mut jit = Jit::new().unwrap();
+    diff32(
+        &mut jit,
+        "helpers",
+        &|c| {
+            c.s.gpr[ECX] = 5;
+            c.s.gpr[ESI] = DATA;
+            c.s.gpr[EDI] = DATA + 0x100;
+        },
+        &|a| {
+            let mut f = a.create_label();
+            a.push(0x1234_5678)?;
+            a.pop(edx)?;
+            a.rep().movsb()?;
+            a.call(f)?;
+            a.hlt()?;
+            a.set_label(&mut f)?;
+            a.lea(ebx, dword_ptr(edx + 8))?;
+            a.ret()
+        },
+    );
+}
+
+#[test]
+fn compiled_block_is_reusable() {
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(32, &|a| {
+        a.add(eax, 3)?;
+        a.cmp(eax, 30)?;
+        a.jb(0x1000u64)
+    });
+    let mut a = pm32(&code);
+    let mut b = pm32(&code);
+    let blk = a.fetch_block(&mut NullBus).unwrap();
+    b.fetch_block(&mut NullBus).unwrap();
+    let c = jit.compile(&blk).unwrap();
+    assert_eq!(c.stats.inline, 3);
+    while a.s.rip == CODE {
+        let ra = a.exec_block(&mut NullBus, &blk, u64::MAX);
+        let rb = c.run(&mut b, &mut NullBus, u64::MAX);
+        assert_eq!(ra, rb);
+        compare(&a, &b, "loop");
+    }
+    assert_eq!(b.s.gpr[EAX], 30);
+    assert_eq!(b.icount, 30);
+}
+
+const R64: [AsmRegister64; 8] = [rax, rcx, rdx, rbx, r8, r9, r13, r15];
+const R32X: [AsmRegister32; 4] = [r8d, r10d, r14d, eax];
+
+/// 64-bit code: REX registers, 64-bit and 32-bit (zero-extending) forms,
+/// branches with the canonical check.
+#[test]
+fn long_mode_blocks() {
+    let mut jit = Jit::new().unwrap();
+    let mut t = Totals::default();
+    for seed in 1..=150u64 {
+        let code = assemble(64, &|a| {
+            let mut r = Rng(seed);
+            let mut taken = a.create_label();
+            for _ in 0..1 + r.below(10) {
+                let op = r.below(7);
+                match r.below(8) {
+                    0 => alu!(a, op, pick(&mut r, &R64), pick(&mut r, &R64))?,
+                    1 => alu!(a, op, pick(&mut r, &R64), r.interesting() as i32)?,
+                    2 => alu!(a, op, pick(&mut r, &R32X), pick(&mut r, &R32X))?,
+                    3 => a.mov(pick(&mut r, &R64), r.next())?,
+                    4 => a.mov(pick(&mut r, &R32X), r.next() as u32)?,
+                    5 => a.inc(pick(&mut r, &R64))?,
+                    6 => a.dec(pick(&mut r, &R32X))?,
+                    _ => a.adc(pick(&mut r, &R64), pick(&mut r, &R64))?,
+                }
+            }
+            let cc = r.below(16);
+            jcc!(a, cc, taken)?;
+            a.hlt()?;
+            a.set_label(&mut taken)?;
+            a.mov(rdx, rax)?;
+            a.hlt()
+        });
+        let mut a = long64(&code);
+        let mut b = long64(&code);
+        for c in [&mut a, &mut b] {
+            let mut r = Rng(seed ^ 0x5555);
+            for k in 0..16 {
+                if k != ESP {
+                    c.s.gpr[k] = r.interesting() | r.interesting() << 32;
+                }
+            }
+            c.s.flags.set_raw((r.next() & ARITH_FLAGS) | 2);
+        }
+        let (_, got) = lockstep(
+            &mut jit,
+            &mut a,
+            &mut b,
+            8,
+            &mut |_| u64::MAX,
+            &format!("long {seed}"),
+        );
+        assert!(a.halted);
+        t.blocks += got.blocks;
+        t.insns += got.insns;
+        t.inline += got.inline;
+    }
+    eprintln!("long_mode_blocks: {t:?}");
+}
+
+/// A 64-bit near jump to a non-canonical address raises #GP(0) at the
+/// jump, from inline code. The code page is also mapped at the top of the
+/// lower canonical half, so a rel32 jump leaves it. (The IDT is a 32-bit
+/// one, so the #GP shuts the processor down, in both tiers.)
+#[test]
+fn long_mode_noncanonical_branch() {
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(64, &|a| {
+        a.mov(rax, 1u64)?;
+        a.add(rax, 2)?;
+        a.jmp(0x3000u64)
+    });
+    let top = 0x7fff_ffff_f000u64;
+    let mut a = long64(&code);
+    let mut b = long64(&code);
+    for c in [&mut a, &mut b] {
+        // PML4[255] -> PDPT[511] -> PD[511] -> PT[511] -> the code page.
+        let (pdpt, pd, pt) = (0x23000u64, 0x24000u64, 0x25000u64);
+        c.mem.write_ram(0x20000 + 8 * 255, 8, pdpt | 3);
+        c.mem.write_ram(pdpt + 8 * 511, 8, pd | 3);
+        c.mem.write_ram(pd + 8 * 511, 8, pt | 3);
+        c.mem.write_ram(pt + 8 * 511, 8, CODE | 3);
+        c.tlb.flush_all();
+        c.s.rip = top;
+    }
+    let (exit, t) = lockstep(
+        &mut jit,
+        &mut a,
+        &mut b,
+        2,
+        &mut |_| u64::MAX,
+        "noncanonical",
+    );
+    assert!(
+        matches!(exit, Some(leap_cpu::Exit::TripleFault(_))),
+        "{exit:?}"
+    );
+    assert_eq!(t.inline, 3);
+    assert_eq!(a.icount, 2);
+}
