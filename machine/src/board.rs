@@ -254,19 +254,22 @@ impl Board {
     }
 }
 
+/// The bytes a narrow read at `off` takes from a 32-bit register.
+fn dword_lane(dword: u32, off: u32, size: u8) -> u64 {
+    ((dword as u64) >> (8 * (off & 3))) & leap_cpu::flags::size_mask(size)
+}
+
 impl Bus for Board {
     fn mmio_read(&mut self, addr: u64, size: u8) -> u64 {
         let lapic = self.lapic_window();
         if self.lapic_on() && (lapic..lapic + APIC_WINDOW).contains(&addr) {
             let off = (addr - lapic) as u32;
             self.lapic.advance(self.now);
-            let v = self.lapic.read(off & !3) as u64;
-            return (v >> (8 * (off & 3))) & leap_cpu::flags::size_mask(size);
+            return dword_lane(self.lapic.read(off & !3), off, size);
         }
         if (IOAPIC_BASE..IOAPIC_BASE + APIC_WINDOW).contains(&addr) {
             let off = (addr - IOAPIC_BASE) as u32;
-            let v = self.ioapic.read(off & !3) as u64;
-            return (v >> (8 * (off & 3))) & leap_cpu::flags::size_mask(size);
+            return dword_lane(self.ioapic.read(off & !3), off, size);
         }
         if !self.rom_high.is_empty() && addr >= self.rom_base() && addr < 0x1_0000_0000 {
             let off = (addr - self.rom_base()) as usize;
