@@ -30,6 +30,8 @@ pub struct Block {
     /// here before trying the jump cache. Same validity rules as a jump
     /// entry; weak, so chained blocks never keep each other alive.
     links: RefCell<[Option<Link>; 2]>,
+    /// Run count and compiled code (see `crate::tier`).
+    pub jit: crate::tier::JitSlot,
 }
 
 impl Block {
@@ -43,6 +45,7 @@ impl Block {
             byte_len: self.byte_len,
             code_size: self.code_size,
             links: RefCell::new([None, None]),
+            jit: Default::default(),
         }
     }
 
@@ -391,6 +394,7 @@ impl Cpu {
             byte_len: pos as u32,
             code_size,
             links: RefCell::new([None, None]),
+            jit: Default::default(),
         })
     }
 }

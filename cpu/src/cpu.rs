@@ -52,6 +52,8 @@ pub struct Cpu {
     /// Something may have changed interrupt or stop state (device I/O, IF
     /// set, run entry): poll the bus at the next block boundary.
     pub poll: bool,
+    /// The compiling tier, if any (`--jit`).
+    pub tier: Option<crate::tier::TierHook>,
 }
 
 impl Cpu {
@@ -74,6 +76,7 @@ impl Cpu {
             warned: Default::default(),
             nmi_pending: false,
             poll: true,
+            tier: None,
         };
         c.reset();
         c

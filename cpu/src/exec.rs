@@ -35,6 +35,7 @@ impl Cpu {
             if self.icount >= end {
                 return Exit::Budget;
             }
+            self.poll_tier();
             let block = match self.fetch_block_after(bus, prev.as_deref()) {
                 Ok(b) => b,
                 Err(e) => {
@@ -54,7 +55,7 @@ impl Cpu {
             if let Some(exit) = if single {
                 self.exec_single(bus, &block)
             } else {
-                self.exec_block(bus, &block, end)
+                self.run_tiered(bus, &block, end)
             } {
                 return exit;
             }

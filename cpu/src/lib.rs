@@ -19,6 +19,7 @@ pub mod phys;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod tier;
 
 pub use bus::{Bus, NullBus};
 pub use cpu::{Cpu, Exit};

@@ -5,7 +5,9 @@
 //! guest's CPU shuts down.
 
 use clap::Parser;
-use leap_machine::{Boot, ClockMode, Config, Machine, RunOutcome, Serial};
+use leap_machine::{
+    Boot, ClockMode, Config, JitMode, Machine, RunOutcome, Serial, DEFAULT_JIT_THRESHOLD,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,9 +53,35 @@ struct Args {
     /// Print every executed instruction (with registers) to stderr.
     #[arg(long)]
     trace: bool,
-    /// Print the number of guest instructions retired when the run ends.
+    /// Print the number of guest instructions retired (and JIT statistics)
+    /// when the run ends.
     #[arg(long)]
     stats: bool,
+    /// Compile hot guest code to host code: off (interpreter only), on
+    /// (blocks that ran --jit-threshold times, compiled in the background),
+    /// always (every block before its first run).
+    #[arg(long, default_value = "off", value_parser = parse_jit)]
+    jit: JitChoice,
+    /// Runs of a block before `--jit on` compiles it.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_JIT_THRESHOLD,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    jit_threshold: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum JitChoice {
+    Off,
+    On,
+    Always,
+}
+
+fn parse_jit(s: &str) -> Result<JitChoice, String> {
+    match s {
+        "off" => Ok(JitChoice::Off),
+        "on" => Ok(JitChoice::On),
+        "always" => Ok(JitChoice::Always),
+        _ => Err(format!("'{s}' is not one of off, on, always")),
+    }
 }
 
 fn parse_mem(s: &str) -> Result<u64, String> {
@@ -138,6 +166,13 @@ fn build_config(a: &Args) -> Result<Config, String> {
     cfg.clock = a.clock;
     cfg.serial = a.serial.clone();
     cfg.trace_post = a.trace_post;
+    cfg.jit = match a.jit {
+        JitChoice::Off => JitMode::Off,
+        JitChoice::On => JitMode::On {
+            threshold: a.jit_threshold,
+        },
+        JitChoice::Always => JitMode::Always,
+    };
     if let Some(t) = &a.expect_serial {
         if t.is_empty() {
             return Err("--expect-serial: the text must not be empty".into());
@@ -172,6 +207,9 @@ fn main() -> ExitCode {
     let outcome = m.run();
     if args.stats {
         eprintln!("leap: {} guest instructions retired", m.cpu.icount);
+        if let Some(r) = m.cpu.tier_report() {
+            eprintln!("leap: {r}");
+        }
     }
     let expecting = args.expect_serial.is_some();
     let code = match outcome {

@@ -65,8 +65,13 @@ fn boot_args(name: &str) -> Vec<String> {
 }
 
 fn leap(name: &str) -> Run {
+    leap_with(name, &[])
+}
+
+fn leap_with(name: &str, extra: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_leap"))
         .args(boot_args(name))
+        .args(extra)
         .args(["--timeout", "120"])
         .output()
         .expect("run leap");
@@ -78,7 +83,37 @@ fn leap(name: &str) -> Run {
 }
 
 fn check_image(name: &str) {
-    let r = leap(name);
+    check_image_with(name, &[]);
+}
+
+/// The tiers must give the interpreter's output exactly.
+fn check_image_jit(name: &str, jit: &[&str]) {
+    let interp = leap_with(name, &["--stats"]);
+    let r = check_image_with(name, jit);
+    let jitted = leap_with(name, &[jit, &["--stats"]].concat());
+    assert_eq!(jitted.stdout, interp.stdout, "{name} {jit:?}: output");
+    let retired = |r: &Run| {
+        r.stderr
+            .lines()
+            .find(|l| l.contains("guest instructions retired"))
+            .map(String::from)
+    };
+    assert!(retired(&interp).is_some(), "{}", interp.stderr);
+    assert_eq!(retired(&jitted), retired(&interp), "{name} {jit:?}: count");
+    let compiled = jitted
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("leap: jit:"))
+        .unwrap_or_else(|| panic!("{name} {jit:?}: no JIT statistics:\n{}", jitted.stderr));
+    assert!(
+        !compiled.contains(" 0 compiled"),
+        "{name} {jit:?}: nothing was compiled: {compiled}"
+    );
+    drop(r);
+}
+
+fn check_image_with(name: &str, extra: &[&str]) -> Run {
+    let r = leap_with(name, extra);
     let failures: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(
         failures.is_empty(),
@@ -112,6 +147,7 @@ fn check_image(name: &str) {
             );
         }
     }
+    r
 }
 
 /// The result lines of a guest report.
@@ -161,6 +197,16 @@ macro_rules! image_tests {
     ($($name:ident),* $(,)?) => {
         mod leap_runs {
             $( #[test] fn $name() { super::check_image(stringify!($name)); } )*
+        }
+        mod jit_always {
+            $( #[test] fn $name() {
+                super::check_image_jit(stringify!($name), &["--jit", "always"]);
+            } )*
+        }
+        mod jit_on {
+            $( #[test] fn $name() {
+                super::check_image_jit(stringify!($name), &["--jit", "on", "--jit-threshold", "2"]);
+            } )*
         }
     };
 }

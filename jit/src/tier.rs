@@ -1,27 +1,53 @@
-//! Tiering: count how often each decoded block runs, send hot ones to a
-//! compiler thread, install the code when it comes back. Until then (and
-//! whenever compilation fails) the block keeps running in the interpreter.
+//! Tiering: the run loop (`leap_cpu::tier`) hands over blocks that got hot;
+//! they are compiled on a worker thread (or at once, for `--jit always`)
+//! and the code is attached to the block when it comes back. Until then,
+//! and whenever compilation fails, the block keeps running in the
+//! interpreter. Both tiers have the same semantics, so when the code
+//! arrives changes nothing but speed.
 //!
-//! Blocks are identified by their `Rc<Block>` allocation: the tier keeps a
-//! `Weak` to it, so the address cannot be reused while the entry exists,
-//! and code compiled for a block is only ever used for that very block
-//! (a block re-decoded after self-modifying code is a new allocation and
-//! starts cold).
+//! The code cache is bounded: when the machine code of the current
+//! generation passes the limit, a fresh `Jit` (a new Cranelift module) is
+//! started and the run loop drops every decoded block; the old module's
+//! memory is freed when the last block holding its code is gone.
 
 use crate::{CompiledBlock, Jit, JitError};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use leap_cpu::blocks::Block;
+use leap_cpu::tier::{CompiledCode, Tiering};
+use leap_cpu::{Bus, Cpu, Exit};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// A compile request: the block's key and a copy of it.
-struct Request {
-    key: usize,
-    block: crate::Detached,
+/// Default bound on generated code per generation.
+pub const DEFAULT_CODE_LIMIT: usize = 64 << 20;
+
+impl CompiledCode for CompiledBlock {
+    #[inline]
+    fn run(&self, cpu: &mut Cpu, bus: &mut dyn Bus, end: u64) -> Option<Exit> {
+        CompiledBlock::run(self, cpu, bus, end)
+    }
 }
 
-type Reply = (usize, Result<CompiledBlock, JitError>);
+enum Request {
+    Compile {
+        key: u64,
+        gen: u64,
+        block: crate::Detached,
+        sent: Instant,
+    },
+    /// Start a new code generation: drop the old `Jit`.
+    Recycle,
+}
+
+struct Reply {
+    key: u64,
+    gen: u64,
+    result: Result<CompiledBlock, JitError>,
+    wait: Duration,
+    compile: Duration,
+}
 
 /// A thread that owns a [`Jit`] and compiles blocks sent to it.
 pub struct CompileWorker {
@@ -33,20 +59,41 @@ pub struct CompileWorker {
 impl CompileWorker {
     pub fn spawn() -> Result<CompileWorker, JitError> {
         // Fail here, not on the thread, if the host has no backend.
-        crate::host_isa()?;
+        let first = Jit::new()?;
         let (tx, req_rx) = unbounded::<Request>();
         let (rep_tx, rx) = unbounded::<Reply>();
         let thread = std::thread::Builder::new()
             .name("leap-jit".into())
             .spawn(move || {
-                let mut jit = match Jit::new() {
-                    Ok(j) => j,
-                    Err(_) => return,
-                };
+                let mut jit = Some(first);
                 for req in req_rx {
-                    let r = jit.compile(&req.block.0);
-                    if rep_tx.send((req.key, r)).is_err() {
-                        break;
+                    match req {
+                        Request::Recycle => jit = None,
+                        Request::Compile {
+                            key,
+                            gen,
+                            block,
+                            sent,
+                        } => {
+                            let start = Instant::now();
+                            if jit.is_none() {
+                                jit = Jit::new().ok();
+                            }
+                            let result = match jit.as_mut() {
+                                Some(j) => j.compile(&block.0),
+                                None => Err(crate::err("no code generator")),
+                            };
+                            let reply = Reply {
+                                key,
+                                gen,
+                                result,
+                                wait: start - sent,
+                                compile: start.elapsed(),
+                            };
+                            if rep_tx.send(reply).is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
             })
@@ -58,11 +105,7 @@ impl CompileWorker {
         })
     }
 
-    fn request(&self, key: usize, block: &Block) -> bool {
-        let req = Request {
-            key,
-            block: crate::copy_block(block),
-        };
+    fn send(&self, req: Request) -> bool {
         self.tx.as_ref().is_some_and(|tx| tx.send(req).is_ok())
     }
 }
@@ -77,135 +120,222 @@ impl Drop for CompileWorker {
     }
 }
 
-enum State {
-    /// Runs so far, below the threshold.
-    Cold(u32),
-    /// Sent to the worker.
-    Compiling,
-    Ready(Rc<CompiledBlock>),
-    /// Compilation failed: stay in the interpreter.
-    Failed,
-}
-
-struct Entry {
-    block: Weak<Block>,
-    state: State,
-}
-
 /// Tiering statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TierStats {
     pub requested: u64,
     pub installed: u64,
     pub failed: u64,
+    /// Guest instructions in installed blocks.
+    pub insns: u64,
+    /// Machine code bytes of the current generation / of all generations.
+    pub code_bytes: usize,
+    pub code_bytes_total: usize,
+    /// Code cache recycles.
+    pub recycles: u64,
+    pub compile_ns: u64,
+    /// Time requests spent queued before the worker took them (sum, max).
+    pub wait_ns: u64,
+    pub max_wait_ns: u64,
 }
 
-/// Per-block run counters and the compiled code for hot blocks.
+enum Compiler {
+    /// Compile on the calling thread (`--jit always`: deterministic, the
+    /// code is there before the block's first run).
+    Inline(Box<Jit>),
+    Worker(CompileWorker),
+}
+
+/// Compiles hot blocks and attaches their code (implements the CPU's
+/// [`Tiering`] seam).
 pub struct Tier {
-    threshold: u32,
-    worker: CompileWorker,
-    map: HashMap<usize, Entry>,
+    compiler: Compiler,
+    /// Blocks sent and not back yet, by request key.
+    waiting: HashMap<u64, Weak<Block>>,
+    next_key: u64,
+    /// Code generation: replies from before a recycle are dropped.
+    gen: u64,
+    code_limit: usize,
     pub stats: TierStats,
 }
 
 impl Tier {
-    /// Compile blocks after they have run `threshold` times.
-    pub fn new(threshold: u32) -> Result<Tier, JitError> {
-        Ok(Tier {
-            threshold,
-            worker: CompileWorker::spawn()?,
-            map: HashMap::new(),
-            stats: TierStats::default(),
-        })
+    /// A tier compiling on a worker thread.
+    pub fn background() -> Result<Tier, JitError> {
+        Ok(Tier::with(Compiler::Worker(CompileWorker::spawn()?)))
     }
 
-    /// Note one more run of `block` and return its compiled code if it is
-    /// installed. Call before running the block.
-    pub fn enter(&mut self, block: &Rc<Block>) -> Option<Rc<CompiledBlock>> {
-        self.install_ready();
-        let key = Rc::as_ptr(block) as usize;
-        let e = self.map.entry(key).or_insert_with(|| Entry {
-            block: Rc::downgrade(block),
-            state: State::Cold(0),
-        });
-        match &mut e.state {
-            State::Ready(c) => Some(c.clone()),
-            State::Cold(n) => {
-                *n += 1;
-                if *n >= self.threshold {
-                    if self.worker.request(key, block) {
-                        e.state = State::Compiling;
-                        self.stats.requested += 1;
-                    } else {
-                        e.state = State::Failed;
-                        self.stats.failed += 1;
-                    }
-                }
-                None
-            }
-            State::Compiling | State::Failed => None,
+    /// A tier compiling synchronously inside `hot`.
+    pub fn inline() -> Result<Tier, JitError> {
+        Ok(Tier::with(Compiler::Inline(Box::new(Jit::new()?))))
+    }
+
+    fn with(compiler: Compiler) -> Tier {
+        Tier {
+            compiler,
+            waiting: HashMap::new(),
+            next_key: 0,
+            gen: 0,
+            code_limit: DEFAULT_CODE_LIMIT,
+            stats: TierStats::default(),
         }
     }
 
-    /// Take finished compilations from the worker.
-    pub fn install_ready(&mut self) {
-        while let Ok((key, r)) = self.worker.rx.try_recv() {
-            let Some(e) = self.map.get_mut(&key) else {
-                continue;
-            };
-            match r {
-                Ok(c) => {
-                    e.state = State::Ready(Rc::new(c));
-                    self.stats.installed += 1;
+    /// Bound the machine code kept per generation (bytes).
+    pub fn set_code_limit(&mut self, bytes: usize) {
+        self.code_limit = bytes.max(1);
+    }
+
+    fn accept(
+        &mut self,
+        block: Option<Rc<Block>>,
+        result: Result<CompiledBlock, JitError>,
+        wait: Duration,
+        compile: Duration,
+    ) {
+        self.stats.compile_ns += compile.as_nanos() as u64;
+        let wait = wait.as_nanos() as u64;
+        self.stats.wait_ns += wait;
+        self.stats.max_wait_ns = self.stats.max_wait_ns.max(wait);
+        match result {
+            Ok(c) => {
+                self.stats.installed += 1;
+                self.stats.insns += c.block().insns.len() as u64;
+                self.stats.code_bytes += c.code_size;
+                self.stats.code_bytes_total += c.code_size;
+                if let Some(b) = block {
+                    b.jit.install(Rc::new(c));
                 }
-                Err(_) => {
-                    e.state = State::Failed;
+            }
+            Err(_) => self.stats.failed += 1,
+        }
+    }
+
+    /// Start a new generation if this one's code is over the limit.
+    /// True when it did (the caller must drop every decoded block).
+    fn recycle_if_full(&mut self) -> bool {
+        if self.stats.code_bytes < self.code_limit {
+            return false;
+        }
+        self.gen += 1;
+        self.stats.recycles += 1;
+        self.stats.code_bytes = 0;
+        self.waiting.clear();
+        match &mut self.compiler {
+            Compiler::Inline(j) => match Jit::new() {
+                Ok(n) => **j = n,
+                Err(_) => return false,
+            },
+            Compiler::Worker(w) => {
+                w.send(Request::Recycle);
+            }
+        }
+        true
+    }
+
+    /// Wait until every queued compilation is back and attached (tests).
+    pub fn wait_idle(&mut self) {
+        while !self.waiting.is_empty() {
+            let Compiler::Worker(w) = &self.compiler else {
+                return;
+            };
+            match w.rx.recv() {
+                Ok(r) => self.take(r),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn take(&mut self, r: Reply) {
+        if r.gen != self.gen {
+            return;
+        }
+        let block = self.waiting.remove(&r.key).and_then(|w| w.upgrade());
+        self.accept(block, r.result, r.wait, r.compile);
+    }
+
+    /// Compilations requested and not back yet.
+    pub fn in_flight(&self) -> usize {
+        self.waiting.len()
+    }
+}
+
+impl Tiering for Tier {
+    fn hot(&mut self, block: &Rc<Block>) {
+        self.stats.requested += 1;
+        match &mut self.compiler {
+            Compiler::Inline(jit) => {
+                let start = Instant::now();
+                let result = jit.compile(block);
+                let t = start.elapsed();
+                self.accept(Some(block.clone()), result, Duration::ZERO, t);
+            }
+            Compiler::Worker(w) => {
+                let key = self.next_key;
+                self.next_key += 1;
+                let req = Request::Compile {
+                    key,
+                    gen: self.gen,
+                    block: crate::copy_block(block),
+                    sent: Instant::now(),
+                };
+                if w.send(req) {
+                    self.waiting.insert(key, Rc::downgrade(block));
+                } else {
                     self.stats.failed += 1;
                 }
             }
         }
     }
 
-    /// Wait for every requested compilation (tests, deterministic runs).
-    pub fn wait_idle(&mut self) {
-        while self
-            .map
-            .values()
-            .any(|e| matches!(e.state, State::Compiling))
-        {
-            match self.worker.rx.recv() {
-                Ok(reply) => {
-                    let (key, r) = reply;
-                    if let Some(e) = self.map.get_mut(&key) {
-                        e.state = match r {
-                            Ok(c) => {
-                                self.stats.installed += 1;
-                                State::Ready(Rc::new(c))
-                            }
-                            Err(_) => {
-                                self.stats.failed += 1;
-                                State::Failed
-                            }
-                        };
-                    }
-                }
-                Err(_) => break,
+    fn poll(&mut self) -> bool {
+        if let Compiler::Worker(w) = &self.compiler {
+            let replies: Vec<Reply> = w.rx.try_iter().collect();
+            for r in replies {
+                self.take(r);
             }
+        }
+        self.recycle_if_full()
+    }
+
+    fn pending(&self) -> usize {
+        match self.compiler {
+            // Inline compiles attach at once; poll only to bound the cache.
+            Compiler::Inline(_) => usize::from(self.stats.code_bytes >= self.code_limit),
+            Compiler::Worker(_) => self.waiting.len(),
         }
     }
 
-    /// Drop entries whose block is gone (invalidated and no longer cached).
-    pub fn prune(&mut self) {
-        self.map
-            .retain(|_, e| e.block.strong_count() > 0 || matches!(e.state, State::Compiling));
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
-    /// Blocks tracked (cold, compiling or compiled).
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+    fn report(&self) -> String {
+        let s = &self.stats;
+        let per_insn = if s.insns > 0 {
+            s.compile_ns as f64 / s.insns as f64 / 1000.0
+        } else {
+            0.0
+        };
+        let avg_wait = if s.installed + s.failed > 0 {
+            s.wait_ns as f64 / (s.installed + s.failed) as f64 / 1000.0
+        } else {
+            0.0
+        };
+        format!(
+            "jit: {} blocks requested, {} compiled ({} guest instructions), {} failed; \
+             compile {:.1} us/insn; queue wait avg {:.0} us, max {:.0} us; \
+             code {} KiB now, {} KiB total, {} recycles",
+            s.requested,
+            s.installed,
+            s.insns,
+            s.failed,
+            per_insn,
+            avg_wait,
+            s.max_wait_ns as f64 / 1000.0,
+            s.code_bytes / 1024,
+            s.code_bytes_total / 1024,
+            s.recycles
+        )
     }
 }

@@ -7,36 +7,21 @@ mod common;
 use common::*;
 use iced_x86::code_asm::*;
 use leap_cpu::state::*;
-use leap_cpu::{Cpu, NullBus};
-use leap_jit::Tier;
+use leap_cpu::tier::TierHook;
+use leap_cpu::{Cpu, Exit, NullBus};
+use leap_jit::{Tier, TierStats};
 
-/// A run loop like `Cpu::run` (no interrupts), using compiled blocks when
-/// the tier has them.
-fn run_tiered(cpu: &mut Cpu, tier: &mut Tier, wait: bool) -> u64 {
-    let mut compiled_runs = 0;
-    cpu.poll = false; // as `Cpu::run` leaves it with no device activity
+/// Run the CPU's own loop with `tier` installed until HLT.
+fn run_with(cpu: &mut Cpu, tier: Tier, threshold: u32, always: bool) -> TierStats {
+    cpu.set_tier(Some(TierHook {
+        tier: Box::new(tier),
+        threshold,
+        always,
+    }));
     while !cpu.halted {
-        let blk = match cpu.fetch_block(&mut NullBus) {
-            Ok(b) => b,
-            Err(e) => {
-                assert!(cpu.exception(&mut NullBus, e).is_none());
-                continue;
-            }
-        };
-        let code = tier.enter(&blk);
-        if wait {
-            tier.wait_idle();
-        }
-        let exit = match code {
-            Some(c) => {
-                compiled_runs += 1;
-                c.run(cpu, &mut NullBus, u64::MAX)
-            }
-            None => cpu.exec_block(&mut NullBus, &blk, u64::MAX),
-        };
-        assert!(exit.is_none());
+        assert_eq!(cpu.run(&mut NullBus, u64::MAX), Exit::Halted);
     }
-    compiled_runs
+    cpu.tier_as::<Tier>().unwrap().stats
 }
 
 fn program(a: &mut Asm) -> Result<(), IcedError> {
@@ -67,18 +52,45 @@ fn hot_loop_same_result_as_interpreter() {
     let mut reference = pm32(&code);
     reference.run(&mut NullBus, u64::MAX);
     assert!(reference.halted);
-    for wait in [true, false] {
+    // Background compilation: the code arrives whenever it does.
+    let mut cpu = pm32(&code);
+    let stats = run_with(&mut cpu, Tier::background().unwrap(), 8, false);
+    compare(&reference, &cpu, "background tier");
+    assert!(stats.requested >= 3, "{stats:?}");
+    assert_eq!(cpu.s.gpr[ECX], 0);
+    // Synchronous, at a threshold and on first sight.
+    for (threshold, always) in [(8, false), (1, true)] {
         let mut cpu = pm32(&code);
-        let mut tier = Tier::new(8).unwrap();
-        let compiled = run_tiered(&mut cpu, &mut tier, wait);
-        compare(&reference, &cpu, &format!("tiered (wait={wait})"));
-        assert!(tier.stats.requested >= 3, "{:?}", tier.stats);
-        if wait {
-            assert!(compiled > 1000, "only {compiled} compiled runs");
-            assert_eq!(tier.stats.installed, tier.stats.requested);
-        }
-        assert_eq!(cpu.s.gpr[ECX], 0);
+        let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold, always);
+        compare(
+            &reference,
+            &cpu,
+            &format!("inline tier, threshold {threshold}"),
+        );
+        assert!(stats.installed >= 3, "{stats:?}");
+        assert_eq!(stats.installed, stats.requested, "{stats:?}");
+        assert!(stats.insns >= 10, "{stats:?}");
     }
+}
+
+#[test]
+fn code_cache_recycles_when_full() {
+    let code = assemble(32, &program);
+    let mut reference = pm32(&code);
+    reference.run(&mut NullBus, u64::MAX);
+    let mut cpu = pm32(&code);
+    let mut tier = Tier::inline().unwrap();
+    // Every compiled block fills the cache: each compile recycles it and
+    // the blocks are decoded and compiled again.
+    tier.set_code_limit(1);
+    let stats = run_with(&mut cpu, tier, 1, true);
+    // Which pages are marked as holding code depends on when the cache was
+    // last dropped: not architectural.
+    reference.flush_code_cache();
+    cpu.flush_code_cache();
+    compare(&reference, &cpu, "recycling tier");
+    assert!(stats.recycles >= 3, "{stats:?}");
+    assert!(stats.code_bytes_total > stats.code_bytes, "{stats:?}");
 }
 
 #[test]
@@ -104,11 +116,12 @@ fn recompiled_after_code_changes() {
     let mut reference = pm32(&code);
     reference.run(&mut NullBus, u64::MAX);
     assert_eq!(reference.s.gpr[EBX], 150);
-    let mut cpu = pm32(&code);
-    let mut tier = Tier::new(4).unwrap();
-    run_tiered(&mut cpu, &mut tier, true);
-    compare(&reference, &cpu, "self-modifying");
-    // top + skip blocks compiled twice (before and after the patch).
-    assert!(tier.stats.installed >= 4, "{:?}", tier.stats);
-    tier.prune();
+    for always in [false, true] {
+        let mut cpu = pm32(&code);
+        let threshold = if always { 1 } else { 4 };
+        let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold, always);
+        compare(&reference, &cpu, "self-modifying");
+        // top + skip blocks compiled twice (before and after the patch).
+        assert!(stats.installed >= 4, "{stats:?}");
+    }
 }

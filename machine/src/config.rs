@@ -28,6 +28,20 @@ pub enum Serial {
     None,
 }
 
+/// Which tiers run guest code (`--jit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitMode {
+    /// Interpreter only.
+    Off,
+    /// Blocks that ran `threshold` times are compiled on a worker thread.
+    On { threshold: u32 },
+    /// Every block is compiled before its first run (tests).
+    Always,
+}
+
+/// Runs before a block is compiled, by default.
+pub const DEFAULT_JIT_THRESHOLD: u32 = 50;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub ram_bytes: u64,
@@ -43,6 +57,7 @@ pub struct Config {
     pub trace_post: bool,
     /// End the run successfully once this text appears on COM1.
     pub expect_serial: Option<String>,
+    pub jit: JitMode,
 }
 
 impl Config {
@@ -59,6 +74,7 @@ impl Config {
             serial: Serial::Stdio,
             trace_post: false,
             expect_serial: None,
+            jit: JitMode::Off,
         }
     }
 }

@@ -3,11 +3,13 @@
 
 use crate::board::Board;
 use crate::clock::{Clock, ClockMode};
-use crate::config::{Boot, Config, Serial};
+use crate::config::{Boot, Config, JitMode, Serial};
 use leap_bios::{e820, linux, mptable, multiboot, rom};
 use leap_cpu::phys::{PG_HOLE, PG_ROM};
 use leap_cpu::state::{DescTable, FLAG_IF};
+use leap_cpu::tier::TierHook;
 use leap_cpu::{Cpu, Exit};
+use leap_jit::Tier;
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -45,6 +47,24 @@ const SLICE: u64 = 1 << 20;
 /// runs do not depend on the day they happen.
 pub const DETERMINISTIC_EPOCH: u64 = 1_704_067_200;
 
+/// Put the compiling tier asked for in place. A host without a Cranelift
+/// backend keeps the interpreter, with a warning.
+fn install_jit(cpu: &mut Cpu, mode: JitMode) {
+    let (tier, threshold, always) = match mode {
+        JitMode::Off => return,
+        JitMode::On { threshold } => (Tier::background(), threshold.max(1), false),
+        JitMode::Always => (Tier::inline(), 1, true),
+    };
+    match tier {
+        Ok(t) => cpu.set_tier(Some(TierHook {
+            tier: Box::new(t),
+            threshold,
+            always,
+        })),
+        Err(e) => eprintln!("leap: warning: {e}; running in the interpreter only"),
+    }
+}
+
 impl Machine {
     /// Build the machine and load the boot image. Errors name the problem.
     pub fn new(cfg: Config, out: Box<dyn Write + Send>) -> Result<Self, String> {
@@ -59,6 +79,7 @@ impl Machine {
         }
         let mut cpu = Cpu::new(cfg.ram_bytes as usize);
         cpu.trace = cfg.trace;
+        install_jit(&mut cpu, cfg.jit);
         // Legacy VGA window: not RAM.
         cpu.mem.set_range_flags(0xa0000, 0x20000, PG_HOLE, 0);
         let rtc_start = match cfg.clock {
