@@ -46,6 +46,9 @@ pub(crate) fn err(e: impl fmt::Display) -> JitError {
 fn shared_flags() -> settings::Builder {
     let mut f = settings::builder();
     f.set("opt_level", "speed").unwrap();
+    // The IR comes from our own translator, checked by tests; verifying
+    // every function again costs a large share of the compile time.
+    f.set("enable_verifier", "false").unwrap();
     f.set("is_pic", "false").unwrap();
     f.set("use_colocated_libcalls", "false").unwrap();
     f
