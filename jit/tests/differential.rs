@@ -775,9 +775,9 @@ fn random_mem_insn(a: &mut Asm, r: &mut Rng) -> R {
 fn random_mem_init(c: &mut Cpu, seed: u64, warm: bool) {
     random_init(c, seed);
     let mut r = Rng(seed ^ 0x1234_5678);
-    c.s.gpr[ESI as usize] = DATA;
-    c.s.gpr[EDI as usize] &= 0xff;
-    c.s.gpr[ECX as usize] &= 0x3ff;
+    c.s.gpr[ESI] = DATA;
+    c.s.gpr[EDI] &= 0xff;
+    c.s.gpr[ECX] &= 0x3ff;
     for k in 0..0x400 {
         c.mem.write_ram(DATA + 8 * k, 8, r.next());
     }
