@@ -20,6 +20,8 @@ const DATA: u64 = 0x10000;
 const STACK: u64 = 0x8000;
 const INSNS: u64 = 50_000_000;
 
+type Program = dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>;
+
 fn kernel(a: &mut CodeAssembler) -> Result<(), IcedError> {
     let mut top = a.create_label();
     a.set_label(&mut top)?;
@@ -92,8 +94,7 @@ fn machine(code: &[u8]) -> Cpu {
 fn run(code: &[u8], jit: Option<&mut Jit>) -> (f64, u64) {
     let mut cpu = machine(code);
     let mut compiled: HashMap<u64, CompiledBlock> = HashMap::new();
-    let mut jit = jit;
-    if let Some(j) = jit.as_deref_mut() {
+    if let Some(j) = jit {
         // Compile every block of the loop first (a warm-up pass).
         let mut warm = machine(code);
         while warm.icount < 10_000 {
@@ -126,8 +127,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let loops: [(&str, &dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>); 2] =
-        [("kernel", &kernel), ("calls", &calls)];
+    let loops: [(&str, &Program); 2] = [("kernel", &kernel), ("calls", &calls)];
     for (name, f) in loops {
         let mut a = CodeAssembler::new(32).unwrap();
         f(&mut a).unwrap();
