@@ -215,6 +215,8 @@ impl CompiledBlock {
             end,
             bus,
             exit: None,
+            // SAFETY: as for `state`.
+            ram: unsafe { (*cpu).mem.ram.as_mut_ptr() },
         };
         // SAFETY: the code was generated for this context layout; nothing
         // else touches the CPU or the bus while it runs.

@@ -9,6 +9,7 @@
 use core::mem::offset_of;
 use leap_cpu::blocks::Block;
 use leap_cpu::flags::LazyFlags;
+use leap_cpu::mmu::{Tlb, TlbEntry};
 use leap_cpu::{Bus, Cpu, CpuState, Exception, Exit};
 
 /// Status returned by generated code and by the helpers that can end a
@@ -32,6 +33,9 @@ pub struct JitCtx {
     pub bus: *mut (dyn Bus + 'static),
     /// A run-loop exit produced by exception delivery (triple fault).
     pub exit: Option<Exit>,
+    /// Host address of guest physical address 0 (`cpu.mem.ram`), for the
+    /// inlined TLB hit path.
+    pub ram: *mut u8,
 }
 
 /// Helper entry points, called indirectly by generated code. Every
@@ -69,6 +73,7 @@ pub mod off {
     pub const CTX_CPU: i32 = offset_of!(JitCtx, cpu) as i32;
     pub const CTX_HELPERS: i32 = offset_of!(JitCtx, helpers) as i32;
     pub const CTX_END: i32 = offset_of!(JitCtx, end) as i32;
+    pub const CTX_RAM: i32 = offset_of!(JitCtx, ram) as i32;
 
     pub const H_STEP: i32 = offset_of!(Helpers, step) as i32;
     pub const H_INTERP: i32 = offset_of!(Helpers, interp) as i32;
@@ -78,6 +83,16 @@ pub mod off {
 
     pub const CPU_ICOUNT: i32 = offset_of!(Cpu, icount) as i32;
     pub const CPU_END_BLOCK: i32 = offset_of!(Cpu, end_block) as i32;
+    pub const CPU_SEG_OK: i32 = offset_of!(Cpu, seg_ok) as i32;
+    pub const CPU_SEG_LO: i32 = offset_of!(Cpu, seg_lo) as i32;
+    pub const CPU_SEG_HI: i32 = offset_of!(Cpu, seg_hi) as i32;
+    pub const CPU_TLB_READ: i32 = (offset_of!(Cpu, tlb) + offset_of!(Tlb, read)) as i32;
+    pub const CPU_TLB_WRITE: i32 = (offset_of!(Cpu, tlb) + offset_of!(Tlb, write)) as i32;
+
+    pub const TLBE_SIZE: i64 = core::mem::size_of::<TlbEntry>() as i64;
+    pub const TLBE_TAG: i32 = offset_of!(TlbEntry, tag) as i32;
+    pub const TLBE_PADDR: i32 = offset_of!(TlbEntry, paddr) as i32;
+    pub const TLBE_DIRECT: i32 = offset_of!(TlbEntry, direct) as i32;
 
     pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
     pub const RIP: i32 = offset_of!(CpuState, rip) as i32;
@@ -88,10 +103,22 @@ pub mod off {
     pub const F_A: i32 = FLAGS + offset_of!(LazyFlags, a) as i32;
     pub const F_B: i32 = FLAGS + offset_of!(LazyFlags, b) as i32;
     pub const F_RES: i32 = FLAGS + offset_of!(LazyFlags, res) as i32;
+    pub const CPL: i32 = offset_of!(CpuState, cpl) as i32;
     /// `seg[CS].limit` (u32).
     pub const CS_LIMIT: i32 = (offset_of!(CpuState, seg)
         + leap_cpu::state::CS * core::mem::size_of::<leap_cpu::state::Segment>()
         + offset_of!(leap_cpu::state::Segment, limit)) as i32;
+    /// `seg[SS].attr` (u16).
+    pub const SS_ATTR: i32 = (offset_of!(CpuState, seg)
+        + leap_cpu::state::SS * core::mem::size_of::<leap_cpu::state::Segment>()
+        + offset_of!(leap_cpu::state::Segment, attr)) as i32;
+
+    /// `seg[i].base` (u64).
+    pub const fn seg_base(i: usize) -> i32 {
+        (offset_of!(CpuState, seg)
+            + i * core::mem::size_of::<leap_cpu::state::Segment>()
+            + offset_of!(leap_cpu::state::Segment, base)) as i32
+    }
 }
 
 /// EIP/RIP wrap mask for a block decoded with `code_size`.

@@ -668,3 +668,446 @@ fn long_mode_noncanonical_branch() {
     assert_eq!(t.inline, 3);
     assert_eq!(a.icount, 2);
 }
+
+// ---- memory operands, stack, and the second batch of inline forms ------
+
+/// Fill the read and write TLB entries of the data, stack and code pages
+/// the same way in both CPUs, so compiled code takes its inline hit path
+/// (a cold TLB sends every first access through the interpreter).
+fn warm_tlb(c: &mut Cpu) {
+    use leap_cpu::mmu::Access;
+    for page in [DATA, DATA + 0x1000, STACK - 0x1000, CODE] {
+        for acc in [Access::Read, Access::Write] {
+            c.translate(page, acc, false).unwrap();
+        }
+    }
+}
+
+const R32M: [AsmRegister32; 6] = [eax, ecx, edx, ebx, ebp, edi];
+const R16M: [AsmRegister16; 6] = [ax, cx, dx, bx, bp, di];
+
+/// A memory operand off ESI (= DATA): mostly inside the page, sometimes
+/// straddling into the next one, sometimes with a scaled index.
+fn mem_at(r: &mut Rng) -> AsmMemoryOperand {
+    match r.below(8) {
+        0 => esi + 0xffe,
+        1 => esi + edi * 4 + 8,
+        2 => esi + ecx * 2 - 4,
+        _ => esi + (4 * r.below(32)) as i32,
+    }
+}
+
+/// One random instruction of the memory / stack / second-batch forms.
+fn random_mem_insn(a: &mut Asm, r: &mut Rng) -> R {
+    let op = r.below(7);
+    let m = mem_at(r);
+    match r.below(30) {
+        0 => a.mov(pick(r, &R32M), dword_ptr(m)),
+        1 => a.mov(dword_ptr(m), pick(r, &R32M)),
+        2 => a.mov(word_ptr(m), pick(r, &R16M)),
+        3 => a.mov(byte_ptr(m), pick(r, &R8)),
+        4 => a.mov(dword_ptr(m), r.interesting() as u32),
+        5 => a.mov(pick(r, &R8), byte_ptr(m)),
+        6 => {
+            let d = pick(r, &R32M);
+            match op {
+                0 => a.add(d, dword_ptr(m)),
+                1 => a.or(d, dword_ptr(m)),
+                2 => a.and(d, dword_ptr(m)),
+                3 => a.sub(d, dword_ptr(m)),
+                4 => a.xor(d, dword_ptr(m)),
+                _ => a.cmp(d, dword_ptr(m)),
+            }
+        }
+        7 => alu!(a, op, dword_ptr(m), pick(r, &R32M)),
+        8 => alu!(a, op, word_ptr(m), r.next() as i16 as i32),
+        9 => alu!(a, op, byte_ptr(m), pick(r, &R8)),
+        10 => match r.below(4) {
+            0 => a.inc(dword_ptr(m)),
+            1 => a.dec(word_ptr(m)),
+            2 => a.neg(dword_ptr(m)),
+            _ => a.not(byte_ptr(m)),
+        },
+        11 => a.movzx(pick(r, &R32M), byte_ptr(m)),
+        12 => a.movsx(pick(r, &R32M), word_ptr(m)),
+        13 => a.movsx(pick(r, &R32M), pick(r, &R8)),
+        14 => a.lea(pick(r, &R32M), dword_ptr(esi + pick(r, &R32M) * 8 - 3)),
+        15 => {
+            let cc = r.below(16);
+            setcc!(a, cc, byte_ptr(m))
+        }
+        16 => match r.below(4) {
+            0 => a.cmove(pick(r, &R32M), dword_ptr(m)),
+            1 => a.cmovl(pick(r, &R32M), pick(r, &R32M)),
+            2 => a.cmovb(pick(r, &R16M), pick(r, &R16M)),
+            _ => a.cmovg(pick(r, &R32M), dword_ptr(m)),
+        },
+        17 => a.imul_2(pick(r, &R32M), dword_ptr(m)),
+        18 => a.imul_3(pick(r, &R32M), pick(r, &R32M), r.interesting() as i32),
+        19 => a.imul_2(pick(r, &R16M), pick(r, &R16M)),
+        20 => match r.below(3) {
+            0 => a.push(pick(r, &R32M)),
+            1 => a.push(r.interesting() as i32),
+            _ => a.pop(pick(r, &R32M)),
+        },
+        21 => match r.below(6) {
+            0 => a.shl(pick(r, &R32M), r.below(40) as u32),
+            1 => a.shr(pick(r, &R16M), r.below(40) as u32),
+            2 => a.sar(pick(r, &R8), r.below(40) as u32),
+            3 => a.shl(pick(r, &R8), cl),
+            4 => a.shr(pick(r, &R32M), cl),
+            _ => a.sar(pick(r, &R16M), cl),
+        },
+        22 => a.xchg(pick(r, &R32M), pick(r, &R32M)),
+        23 => a.xchg(pick(r, &R8), pick(r, &R8)),
+        24 => a.nop(),
+        25 => a.cmp(dword_ptr(m), r.interesting() as i32),
+        26 => a.test(byte_ptr(m), r.next() as u8 as u32),
+        27 => {
+            let cc = r.below(16);
+            setcc!(a, cc, pick(r, &R8))
+        }
+        28 => a.adc(pick(r, &R32M), dword_ptr(m)),
+        _ => random_insn(a, r),
+    }
+}
+
+fn random_mem_init(c: &mut Cpu, seed: u64, warm: bool) {
+    random_init(c, seed);
+    let mut r = Rng(seed ^ 0x1234_5678);
+    c.s.gpr[ESI] = DATA;
+    c.s.gpr[EDI] &= 0xff;
+    c.s.gpr[ECX] &= 0x3ff;
+    for k in 0..0x400 {
+        c.mem.write_ram(DATA + 8 * k, 8, r.next());
+    }
+    if warm {
+        warm_tlb(c);
+    }
+}
+
+/// Straight-line runs of memory forms ending in a random branch, CALL or
+/// RET, with the TLB warm (inline hits) and cold (slow path first).
+#[test]
+fn random_memory_blocks() {
+    let mut jit = Jit::new().unwrap();
+    let mut t = Totals::default();
+    for warm in [true, false] {
+        for seed in 1..=300u64 {
+            let s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let prog = |a: &mut Asm| -> R {
+                let mut r = Rng(s);
+                let mut taken = a.create_label();
+                let mut func = a.create_label();
+                for _ in 0..1 + r.below(14) {
+                    random_mem_insn(a, &mut r)?;
+                }
+                match r.below(4) {
+                    0 => {
+                        let cc = r.below(16);
+                        jcc!(a, cc, taken)?
+                    }
+                    1 => a.call(func)?,
+                    2 => a.jmp(taken)?,
+                    _ => {}
+                }
+                a.hlt()?;
+                a.set_label(&mut taken)?;
+                a.mov(edx, 1)?;
+                a.hlt()?;
+                a.set_label(&mut func)?;
+                for _ in 0..r.below(5) {
+                    random_mem_insn(a, &mut r)?;
+                }
+                // Undo what the body pushed and popped, then return.
+                a.lea(esp, dword_ptr(STACK as i32 - 4))?;
+                if r.below(2) == 0 {
+                    a.ret()
+                } else {
+                    a.ret_1(8)
+                }
+            };
+            let got = diff32_any(
+                &mut jit,
+                &format!("mem seed {seed} warm {warm}"),
+                &|c| random_mem_init(c, s, warm),
+                &prog,
+                16,
+            );
+            t.blocks += got.blocks;
+            t.insns += got.insns;
+            t.inline += got.inline;
+        }
+    }
+    eprintln!("random_memory_blocks: {t:?}");
+    assert!(t.inline * 10 > t.insns * 8, "mostly inline: {t:?}");
+}
+
+/// A store into the block's own code page goes through the interpreter,
+/// which invalidates the code and ends the block there.
+#[test]
+fn store_into_code_page_ends_block() {
+    let mut jit = Jit::new().unwrap();
+    diff32(&mut jit, "smc", &warm_tlb, &|a| {
+        a.mov(eax, 0x9090_9090u32)?;
+        a.mov(dword_ptr(CODE + 0x100), eax)?;
+        a.inc(eax)?;
+        a.mov(dword_ptr(DATA), eax)?;
+        a.hlt()
+    });
+}
+
+/// Accesses to a non-RAM page (MMIO hole) and across a page boundary take
+/// the slow path and continue inline afterwards.
+#[test]
+fn hole_and_straddle_accesses() {
+    let mut jit = Jit::new().unwrap();
+    let hole = 0xa_0000u64;
+    let init = |c: &mut Cpu| {
+        c.mem
+            .set_range_flags(hole, 0x1000, leap_cpu::phys::PG_HOLE, 0);
+        c.tlb.flush_all();
+        warm_tlb(c);
+        c.translate(hole, leap_cpu::mmu::Access::Read, false)
+            .unwrap();
+        c.translate(hole, leap_cpu::mmu::Access::Write, false)
+            .unwrap();
+    };
+    diff32(&mut jit, "hole", &init, &|a| {
+        a.mov(eax, dword_ptr(hole + 8))?;
+        a.add(dword_ptr(hole + 0x10), eax)?;
+        a.mov(ecx, dword_ptr(DATA + 0xffe))?;
+        a.add(dword_ptr(DATA + 0xffd), ecx)?;
+        a.sub(ecx, dword_ptr(DATA + 4))?;
+        a.hlt()
+    });
+}
+
+/// Segment checks: a DS limit below the access raises #GP(0) from the
+/// slow path; an expand-down segment and a read-only one too.
+#[test]
+fn segment_limit_and_type() {
+    let mut jit = Jit::new().unwrap();
+    for case in 0..4 {
+        let init = move |c: &mut Cpu| {
+            warm_tlb(c);
+            match case {
+                0 => c.s.seg[DS].limit = DATA as u32 + 0x10,
+                1 => {
+                    // Expand-down, limit 0x9fff: offsets above it are valid.
+                    c.s.seg[DS].attr = (c.s.seg[DS].attr & !0xf) | 0x7;
+                    c.s.seg[DS].limit = 0x9007;
+                }
+                2 => c.s.seg[DS].attr &= !0x2,
+                _ => c.s.seg[ES].base = 0x1000,
+            }
+            c.update_seg_ok(DS);
+            c.update_seg_ok(ES);
+        };
+        diff32(&mut jit, &format!("segment case {case}"), &init, &|a| {
+            a.mov(eax, dword_ptr(DATA + 0x8))?;
+            a.mov(dword_ptr(DATA + 0x20), eax)?;
+            a.add(dword_ptr(DATA + 0x20), eax)?;
+            a.mov(ebx, dword_ptr(ptr(DATA + 0x10).es()))?;
+            a.mov(ecx, dword_ptr(DATA + 0x30))?;
+            a.hlt()
+        });
+    }
+}
+
+/// Stack forms with a 16-bit SS in 32-bit code (the guard sends them to
+/// the interpreter), and a stack that faults.
+#[test]
+fn stack_size_guard_and_faults() {
+    let mut jit = Jit::new().unwrap();
+    for case in 0..3 {
+        let init = move |c: &mut Cpu| {
+            warm_tlb(c);
+            match case {
+                0 => {
+                    c.s.seg[SS].attr &= !ATTR_DB;
+                    c.s.gpr[ESP] = 0x1234_8000;
+                }
+                1 => {
+                    c.s.seg[SS].limit = 0x7ff0;
+                    c.update_seg_ok(SS);
+                }
+                _ => enable_paging(c, STACK - 0x1000),
+            }
+        };
+        diff32_any(
+            &mut jit,
+            &format!("stack case {case}"),
+            &init,
+            &|a| {
+                let mut f = a.create_label();
+                a.mov(eax, 5u32)?;
+                a.push(eax)?;
+                a.push(0x77)?;
+                a.pop(ecx)?;
+                a.add(ecx, eax)?;
+                a.call(f)?;
+                a.hlt()?;
+                a.set_label(&mut f)?;
+                a.pop(edx)?;
+                a.push(edx)?;
+                a.ret()
+            },
+            16,
+        );
+    }
+}
+
+/// Shifts by CL with counts 0, inside and past the width, in every size,
+/// followed by every condition.
+#[test]
+fn shift_counts_and_conditions() {
+    let mut jit = Jit::new().unwrap();
+    for kind in 0..3u64 {
+        for count in [0u32, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33] {
+            for size in [1u8, 2, 4] {
+                for cc in [0u64, 2, 4, 5, 8, 10, 12, 14] {
+                    let prog = |a: &mut Asm| -> R {
+                        let mut t = a.create_label();
+                        a.mov(eax, 0x8123_4587u32)?;
+                        a.mov(ecx, count)?;
+                        a.add(ebx, edx)?;
+                        match (kind, size) {
+                            (0, 4) => a.shl(eax, cl)?,
+                            (0, 2) => a.shl(ax, cl)?,
+                            (0, _) => a.shl(al, cl)?,
+                            (1, 4) => a.shr(eax, cl)?,
+                            (1, 2) => a.shr(ax, cl)?,
+                            (1, _) => a.shr(ah, cl)?,
+                            (_, 4) => a.sar(eax, cl)?,
+                            (_, 2) => a.sar(ax, cl)?,
+                            _ => a.sar(al, cl)?,
+                        }
+                        match (kind, size) {
+                            (0, _) => a.shl(edx, count)?,
+                            (1, _) => a.shr(dx, count)?,
+                            _ => a.sar(dl, count)?,
+                        }
+                        jcc!(a, cc, t)?;
+                        a.hlt()?;
+                        a.set_label(&mut t)?;
+                        a.mov(esi, 1)?;
+                        a.hlt()
+                    };
+                    diff32(
+                        &mut jit,
+                        &format!("shift {kind} count {count} size {size} cc {cc}"),
+                        &|c| {
+                            c.s.gpr[EBX] = 0xffff_ffff;
+                            c.s.gpr[EDX] = 0x8000_0001;
+                        },
+                        &prog,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Real-mode stack and memory forms (16-bit addressing, 16-bit stack).
+#[test]
+fn real_mode_memory() {
+    let mut jit = Jit::new().unwrap();
+    for seed in 1..=40u64 {
+        let code = assemble(16, &|a| {
+            let mut r = Rng(seed);
+            let mut f = a.create_label();
+            for _ in 0..1 + r.below(8) {
+                let m = bx + si + (r.below(64) as i32);
+                match r.below(7) {
+                    0 => a.mov(pick(&mut r, &R16M), word_ptr(m))?,
+                    1 => a.add(word_ptr(m), pick(&mut r, &R16M))?,
+                    2 => a.push(pick(&mut r, &R16M))?,
+                    3 => a.pop(pick(&mut r, &R16M))?,
+                    4 => a.lea(pick(&mut r, &R16M), word_ptr(bp + di + 0x7ff0))?,
+                    5 => a.movzx(pick(&mut r, &R32M), byte_ptr(m))?,
+                    _ => a.inc(byte_ptr(m))?,
+                }
+            }
+            a.call(f)?;
+            a.hlt()?;
+            a.set_label(&mut f)?;
+            a.ret()
+        });
+        let mut a = real(&code);
+        let mut b = real(&code);
+        for c in [&mut a, &mut b] {
+            random_init(c, seed);
+            c.s.gpr[EBX] = 0x8f00;
+            c.s.gpr[ESI] = 0x0100 + seed;
+            c.s.gpr[ESP] = 0xffff_7000;
+            warm_tlb(c);
+        }
+        lockstep(
+            &mut jit,
+            &mut a,
+            &mut b,
+            8,
+            &mut |_| u64::MAX,
+            &format!("real mem {seed}"),
+        );
+        assert!(a.halted);
+    }
+}
+
+/// 64-bit memory forms: RIP-relative, FS base, 64-bit stack, CALL/RET.
+#[test]
+fn long_mode_memory() {
+    let mut jit = Jit::new().unwrap();
+    for seed in 1..=60u64 {
+        let code = assemble(64, &|a| {
+            let mut r = Rng(seed);
+            let mut f = a.create_label();
+            let mut d = a.create_label();
+            for _ in 0..1 + r.below(10) {
+                let m = rsi + (8 * r.below(16)) as i32;
+                match r.below(9) {
+                    0 => a.mov(pick(&mut r, &R64), qword_ptr(m))?,
+                    1 => a.add(qword_ptr(m), pick(&mut r, &R64))?,
+                    2 => a.push(pick(&mut r, &R64))?,
+                    3 => a.pop(pick(&mut r, &R64))?,
+                    4 => a.mov(rax, qword_ptr(d))?,
+                    5 => a.mov(pick(&mut r, &R64), qword_ptr(m).fs())?,
+                    6 => a.movsxd(pick(&mut r, &R64), dword_ptr(m))?,
+                    7 => a.imul_2(pick(&mut r, &R64), qword_ptr(m))?,
+                    _ => a.cmp(qword_ptr(m), r.interesting() as i32)?,
+                }
+            }
+            a.call(f)?;
+            a.hlt()?;
+            a.set_label(&mut f)?;
+            a.inc(qword_ptr(d))?;
+            a.ret()?;
+            a.set_label(&mut d)?;
+            a.dq(&[0x1122_3344_5566_7788])
+        });
+        let mut a = long64(&code);
+        let mut b = long64(&code);
+        for c in [&mut a, &mut b] {
+            let mut r = Rng(seed ^ 0x77);
+            for k in 0..16 {
+                if k != ESP {
+                    c.s.gpr[k] = r.interesting() | r.interesting() << 32;
+                }
+            }
+            c.s.gpr[ESI] = DATA;
+            c.s.seg[FS].base = 0x100;
+            warm_tlb(c);
+        }
+        let (_, got) = lockstep(
+            &mut jit,
+            &mut a,
+            &mut b,
+            8,
+            &mut |_| u64::MAX,
+            &format!("long mem {seed}"),
+        );
+        assert!(a.halted, "long mem {seed}");
+        assert!(got.inline > 0);
+    }
+}

@@ -287,3 +287,20 @@ pub fn long64(code: &[u8]) -> Cpu {
     assert!(cpu.mode64);
     cpu
 }
+
+/// `diff32` for programs that may fault, loop or shut down instead of
+/// halting: runs at most `max_blocks` blocks.
+pub fn diff32_any(
+    jit: &mut Jit,
+    what: &str,
+    init: &dyn Fn(&mut Cpu),
+    f: &dyn Fn(&mut Asm) -> Result<(), IcedError>,
+    max_blocks: usize,
+) -> Totals {
+    let code = assemble(32, f);
+    let mut a = pm32(&code);
+    let mut b = pm32(&code);
+    init(&mut a);
+    init(&mut b);
+    lockstep(jit, &mut a, &mut b, max_blocks, &mut |_| u64::MAX, what).1
+}

@@ -1,0 +1,274 @@
+//! Guest memory access from generated code: effective address,
+//! segmentation, and the software-TLB hit on RAM (`Cpu::read_mem` /
+//! `write_mem`'s fast path). Everything the inline path does not handle
+//! sets the `fail` condition that sends the instruction to the interpreter.
+
+use super::Tx;
+use crate::runtime::off;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I64, I8};
+use cranelift_codegen::ir::Endianness;
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
+use leap_cpu::insn::{Insn, NO_REG, RIP_REL};
+use leap_cpu::phys::PAGE_MASK;
+use leap_cpu::state::{ATTR_DB, FS, SS};
+
+/// Guest RAM: little-endian whatever the host, any alignment.
+fn guest() -> MemFlagsData {
+    MemFlagsData::new()
+        .with_notrap()
+        .with_endianness(Endianness::Little)
+}
+
+/// Where a checked access goes: the host address is only valid when the
+/// guard built from `fail` passed.
+pub(super) struct Access {
+    pub host: Value,
+    pub fail: Value,
+}
+
+impl Tx<'_> {
+    /// `Cpu::ea`: offset of the memory operand within its segment.
+    pub(super) fn ea(&mut self, insn: &Insn) -> Value {
+        let m = insn.mem;
+        let mut a = self.imm(m.disp);
+        if m.base != NO_REG {
+            let base = if m.base == RIP_REL {
+                self.next_rip(insn)
+            } else {
+                self.reg(m.base)
+            };
+            a = self.b.ins().iadd(a, base);
+        }
+        if m.index != NO_REG {
+            let x = self.reg(m.index);
+            let x = match m.scale {
+                2 => self.b.ins().ishl_imm_s(x, 1),
+                4 => self.b.ins().ishl_imm_s(x, 2),
+                8 => self.b.ins().ishl_imm_s(x, 3),
+                1 => x,
+                s => self.b.ins().imul_imm_s(x, s as i64),
+            };
+            a = self.b.ins().iadd(a, x);
+        }
+        self.mask_to(a, insn.asize)
+    }
+
+    /// `Cpu::seg_lin`: the linear address of `seg:off`, and whether the
+    /// segment check fails (the interpreter then raises the fault).
+    fn seg_lin(&mut self, seg: usize, off: Value, size: u8, write: bool) -> (Value, Value) {
+        if self.code64() {
+            let lin = if seg >= FS {
+                let base = self
+                    .b
+                    .ins()
+                    .load(I64, super::mem(), self.state, off::seg_base(seg));
+                self.b.ins().iadd(base, off)
+            } else {
+                off
+            };
+            let t = self.b.ins().ishl_imm_s(lin, 16);
+            let t = self.b.ins().sshr_imm_s(t, 16);
+            let bad = self.b.ins().icmp(IntCC::NotEqual, t, lin);
+            return (lin, bad);
+        }
+        let b = &mut self.b;
+        let ok = b
+            .ins()
+            .uload8(I64, super::mem(), self.cpu, off::CPU_SEG_OK + seg as i32);
+        let ok = b.ins().band_imm_s(ok, if write { 2 } else { 1 });
+        let denied = b.ins().icmp_imm_s(IntCC::Equal, ok, 0);
+        let lo = b.ins().load(
+            I64,
+            super::mem(),
+            self.cpu,
+            off::CPU_SEG_LO + 8 * seg as i32,
+        );
+        let hi = b.ins().load(
+            I64,
+            super::mem(),
+            self.cpu,
+            off::CPU_SEG_HI + 8 * seg as i32,
+        );
+        // `off` is at most 32 bits here, so `end` cannot wrap.
+        let end = b.ins().iadd_imm_s(off, size as i64 - 1);
+        let below = b.ins().icmp(IntCC::UnsignedLessThan, off, lo);
+        let above = b.ins().icmp(IntCC::UnsignedGreaterThan, end, hi);
+        let out = b.ins().bor(below, above);
+        let fail = b.ins().bor(denied, out);
+        let base = b
+            .ins()
+            .load(I64, super::mem(), self.state, off::seg_base(seg));
+        let lin = b.ins().iadd(base, off);
+        let lin = b.ins().band_imm_s(lin, 0xffff_ffff);
+        (lin, fail)
+    }
+
+    /// The TLB hit of `read_mem`/`write_mem` for `lin`: host address and
+    /// the miss condition (also: page straddle, not direct RAM, a
+    /// misaligned access at CPL 3 where #AC may apply).
+    fn tlb(&mut self, lin: Value, size: u8, write: bool) -> Access {
+        let table = if write { self.tlb_write } else { self.tlb_read }
+            .expect("entry loaded the TLB pointers");
+        let ram = self.ram.expect("entry loaded the RAM pointer");
+        let b = &mut self.b;
+        let cpl = b.ins().uload8(I64, super::mem(), self.state, off::CPL);
+        let user = b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
+        let page_off = b.ins().band_imm_s(lin, 0xfff);
+        let mut fail =
+            b.ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThan, page_off, 0x1000 - size as i64);
+        if size > 1 {
+            let mis = b.ins().band_imm_s(lin, size as i64 - 1);
+            let mis = b.ins().icmp_imm_s(IntCC::NotEqual, mis, 0);
+            let ac = b.ins().band(mis, user);
+            fail = b.ins().bor(fail, ac);
+        }
+        let slot = b.ins().ushr_imm_s(lin, 12);
+        let slot = b.ins().band_imm_s(slot, 0xff);
+        let slot = b.ins().imul_imm_s(slot, off::TLBE_SIZE);
+        let slot = if self.ptr == I64 {
+            slot
+        } else {
+            b.ins().ireduce(self.ptr, slot)
+        };
+        let e = b.ins().iadd(table, slot);
+        let tag = b.ins().load(I64, super::mem(), e, off::TLBE_TAG);
+        let want = b.ins().band_imm_s(lin, PAGE_MASK as i64);
+        let u = b.ins().uextend(I64, user);
+        let u = b.ins().ishl_imm_s(u, 1);
+        let want = b.ins().bor(want, u);
+        let want = b.ins().bor_imm_s(want, 1);
+        let miss = b.ins().icmp(IntCC::NotEqual, tag, want);
+        let direct = b.ins().load(I8, super::mem(), e, off::TLBE_DIRECT);
+        let indirect = b.ins().icmp_imm_s(IntCC::Equal, direct, 0);
+        let fail = b.ins().bor(fail, miss);
+        let fail = b.ins().bor(fail, indirect);
+        let paddr = b.ins().load(I64, super::mem(), e, off::TLBE_PADDR);
+        let pa = b.ins().bor(paddr, page_off);
+        let pa = if self.ptr == I64 {
+            pa
+        } else {
+            b.ins().ireduce(self.ptr, pa)
+        };
+        let host = b.ins().iadd(ram, pa);
+        Access { host, fail }
+    }
+
+    /// Check an access of `size` bytes at `seg:off` (no guard emitted).
+    pub(super) fn check(&mut self, seg: usize, off: Value, size: u8, write: bool) -> Access {
+        let (lin, sfail) = self.seg_lin(seg, off, size, write);
+        let a = self.tlb(lin, size, write);
+        let fail = self.b.ins().bor(sfail, a.fail);
+        Access { host: a.host, fail }
+    }
+
+    pub(super) fn host_load(&mut self, host: Value, size: u8) -> Value {
+        let b = &mut self.b;
+        match size {
+            1 => b.ins().uload8(I64, guest(), host, 0),
+            2 => b.ins().uload16(I64, guest(), host, 0),
+            4 => b.ins().uload32(guest(), host, 0),
+            _ => b.ins().load(I64, guest(), host, 0),
+        }
+    }
+
+    pub(super) fn host_store(&mut self, host: Value, size: u8, v: Value) {
+        let b = &mut self.b;
+        match size {
+            1 => b.ins().istore8(guest(), v, host, 0),
+            2 => b.ins().istore16(guest(), v, host, 0),
+            4 => b.ins().istore32(guest(), v, host, 0),
+            _ => b.ins().store(guest(), v, host, 0),
+        };
+    }
+
+    /// Read the instruction's memory operand (`size` bytes), guarded.
+    pub(super) fn load_operand(&mut self, insn: &Insn, size: u8) -> Value {
+        let off = self.ea(insn);
+        let a = self.check(insn.mem.seg as usize, off, size, false);
+        self.guard(a.fail);
+        self.host_load(a.host, size)
+    }
+
+    /// Write the instruction's memory operand, guarded. Nothing may have
+    /// changed guest state earlier in the instruction.
+    pub(super) fn store_operand(&mut self, insn: &Insn, size: u8, v: Value) {
+        let off = self.ea(insn);
+        let a = self.check(insn.mem.seg as usize, off, size, true);
+        self.guard(a.fail);
+        self.host_store(a.host, size, v);
+    }
+
+    /// Read-modify-write of the memory operand: both checks up front (as
+    /// `modify_op` probes the write before changing anything). Returns the
+    /// old value and the host address to store to.
+    pub(super) fn rmw_operand(&mut self, insn: &Insn, size: u8) -> (Value, Value) {
+        let off = self.ea(insn);
+        let seg = insn.mem.seg as usize;
+        let r = self.check(seg, off, size, false);
+        let w = self.check(seg, off, size, true);
+        let fail = self.b.ins().bor(r.fail, w.fail);
+        self.guard(fail);
+        let old = self.host_load(r.host, size);
+        (old, w.host)
+    }
+
+    /// True when SS's size is not the one inline stack code assumes: the
+    /// code size (a 16-bit stack for 16-bit code, 32-bit for 32-bit;
+    /// 64-bit code always has a 64-bit stack).
+    fn stack_size_fail(&mut self) -> Option<Value> {
+        if self.code64() {
+            return None;
+        }
+        let attr = self
+            .b
+            .ins()
+            .uload16(I64, super::mem(), self.state, off::SS_ATTR);
+        let db = self.b.ins().band_imm_s(attr, ATTR_DB as i64);
+        let cc = if self.code_size == 4 {
+            IntCC::Equal
+        } else {
+            IntCC::NotEqual
+        };
+        Some(self.b.ins().icmp_imm_s(cc, db, 0))
+    }
+
+    /// `Cpu::sp_add` for the assumed stack size.
+    pub(super) fn sp_add(&mut self, sp: Value, delta: i64) -> Value {
+        let b = &mut self.b;
+        match self.code_size {
+            2 => {
+                let hi = b.ins().band_imm_s(sp, !0xffff);
+                let lo = b.ins().iadd_imm_s(sp, delta);
+                let lo = b.ins().band_imm_s(lo, 0xffff);
+                b.ins().bor(hi, lo)
+            }
+            4 => {
+                let v = b.ins().iadd_imm_s(sp, delta);
+                b.ins().band_imm_s(v, 0xffff_ffff)
+            }
+            _ => b.ins().iadd_imm_s(sp, delta),
+        }
+    }
+
+    /// A stack access of `size` bytes at SP + `delta` (as `push` computes
+    /// the new SP, or `pop` reads at SP): returns the check and the
+    /// stack pointer after `delta`.
+    pub(super) fn stack_check(
+        &mut self,
+        sp: Value,
+        delta: i64,
+        size: u8,
+        write: bool,
+    ) -> (Access, Value) {
+        let nsp = self.sp_add(sp, delta);
+        let addr = self.mask_to(nsp, self.code_size);
+        let a = self.check(SS, addr, size, write);
+        let fail = match self.stack_size_fail() {
+            Some(f) => self.b.ins().bor(a.fail, f),
+            None => a.fail,
+        };
+        (Access { host: a.host, fail }, nsp)
+    }
+}

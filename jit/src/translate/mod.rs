@@ -1,0 +1,983 @@
+//! Decoded block -> Cranelift IR.
+//!
+//! The generated function is `extern "C" fn(*mut JitCtx) -> u64`. It runs
+//! the block's instructions in order, with the interpreter's block-loop
+//! contract (`Cpu::exec_block`):
+//!
+//! - On entry, if the block could run into the instruction budget before
+//!   its last instruction, or a stale `end_block` is set, the whole block
+//!   is handed to the interpreter (`Helpers::interp`), so the compiled path
+//!   itself never needs a budget check.
+//! - Instructions in [`InlineForm`] are emitted as IR. Guest registers live
+//!   in Cranelift variables, loaded on first use and written back (only
+//!   those changed) before every helper call and at every exit. RIP and the
+//!   instruction count are kept as "memory value + constant" and written at
+//!   the same points. The lazy-flags record of the last inline flag-setting
+//!   instruction is kept in variables and written only when something may
+//!   read it from memory, so a record overwritten later in the block is
+//!   never stored; conditions read from it are computed directly (CMP + Jcc
+//!   is a compare and a branch).
+//! - An inline instruction that can fail a guard (memory access missing
+//!   the TLB or touching MMIO or code, segment limit, page straddle, stack
+//!   size, shift by CL = 0...) has one slow path: write back the state as
+//!   it was before the instruction and run the instruction with
+//!   `Helpers::step`, the interpreter's handler. Guards all come before the
+//!   instruction changes anything, so that is exact, faults included.
+//!   The slow path then reloads what the tracking says is cached and joins
+//!   the fast path.
+//! - Every other instruction is a call to `Helpers::step`.
+
+mod flags;
+mod mem;
+mod ops;
+
+use crate::runtime::{ip_mask, off, CONTINUE};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I64, I8};
+use cranelift_codegen::ir::{
+    AbiParam, Block as IrBlock, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type,
+    UserFuncName, Value,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig, TargetIsa};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use iced_x86::{Mnemonic, OpKind as IOp};
+use leap_cpu::blocks::Block;
+use leap_cpu::flags::size_mask;
+use leap_cpu::insn::{Insn, OpKind, Operand};
+
+/// Two-operand ALU instructions emitted inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AluOp {
+    Add,
+    Or,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+    Test,
+}
+
+/// Source operand of a two-operand instruction.
+#[derive(Clone, Copy, Debug)]
+pub enum Src {
+    Reg(Operand),
+    Imm(u64),
+    /// The instruction's memory operand.
+    Mem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftOp {
+    Shl,
+    Shr,
+    Sar,
+}
+
+/// Shift count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// An immediate, already masked as the hardware does.
+    Imm(u8),
+    Cl,
+}
+
+/// The instruction forms the translator emits as IR. Forms that touch
+/// memory inline the TLB hit and fall back to the interpreter's handler.
+#[derive(Clone, Copy, Debug)]
+pub enum InlineForm {
+    MovRR,
+    MovRI,
+    /// MOV reg, [mem].
+    Load,
+    /// MOV [mem], reg/imm.
+    Store(Src),
+    /// ALU with a register destination (the source may be memory).
+    Alu(AluOp, Src),
+    /// ALU with a memory destination (read-modify-write, or a read for
+    /// CMP/TEST).
+    AluMem(AluOp, Src),
+    /// INC/DEC/NEG/NOT of a register or memory.
+    Inc,
+    Dec,
+    Neg,
+    Not,
+    Lea,
+    /// MOVZX (false) / MOVSX, MOVSXD (true).
+    Movx(bool),
+    /// PUSH reg/imm, POP reg.
+    Push,
+    Pop,
+    Setcc,
+    Cmovcc,
+    /// IMUL r, r/m and IMUL r, r/m, imm.
+    Imul,
+    /// SHL/SHR/SAR of a register.
+    Shift(ShiftOp, Count),
+    /// XCHG reg, reg.
+    Xchg,
+    Nop,
+    /// JMP rel, last in its block.
+    Jmp,
+    /// Jcc rel, last in its block.
+    Jcc,
+    /// CALL rel (near), last in its block.
+    Call,
+    /// RET / RET imm16 (near), last in its block.
+    Ret,
+}
+
+fn gpr_operand(o: &Operand) -> bool {
+    o.kind == OpKind::Reg && matches!(o.size, 1 | 2 | 4 | 8) && (!o.hi || o.size == 1)
+}
+
+fn near_branch(insn: &Insn) -> bool {
+    matches!(
+        insn.inst.op0_kind(),
+        IOp::NearBranch16 | IOp::NearBranch32 | IOp::NearBranch64
+    )
+}
+
+/// A memory operand the inline access path handles.
+fn mem_operand(insn: &Insn, o: &Operand) -> bool {
+    o.kind == OpKind::Mem
+        && matches!(o.size, 1 | 2 | 4 | 8)
+        && insn.mem.seg < 6
+        && matches!(insn.asize, 2 | 4 | 8)
+}
+
+/// Which inline form, if any, `insn` is. `last` says it ends the block
+/// (branches are inlined only there).
+pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
+    use Mnemonic::*;
+    let d = &insn.op[0];
+    let s = &insn.op[1];
+    let m = insn.inst.mnemonic();
+    let n = insn.inst.op_count();
+    let rm = |o: &Operand| gpr_operand(o) || mem_operand(insn, o);
+    // The source of a two-operand instruction; memory only when the
+    // destination is a register.
+    let src = |dst_mem: bool| {
+        if gpr_operand(s) && s.size == d.size {
+            Some(Src::Reg(*s))
+        } else if s.kind == OpKind::Imm {
+            Some(Src::Imm(insn.imm))
+        } else if !dst_mem && mem_operand(insn, s) && s.size == d.size {
+            Some(Src::Mem)
+        } else {
+            None
+        }
+    };
+    let stack_op = matches!(insn.osize, 2 | 4 | 8);
+    match m {
+        Mov if n == 2 && gpr_operand(d) => match src(false)? {
+            Src::Reg(_) => Some(InlineForm::MovRR),
+            Src::Imm(_) => Some(InlineForm::MovRI),
+            Src::Mem => Some(InlineForm::Load),
+        },
+        Mov if n == 2 && mem_operand(insn, d) => Some(InlineForm::Store(src(true)?)),
+        Add | Or | And | Sub | Xor | Cmp | Test if n == 2 => {
+            let op = match m {
+                Add => AluOp::Add,
+                Or => AluOp::Or,
+                And => AluOp::And,
+                Sub => AluOp::Sub,
+                Xor => AluOp::Xor,
+                Cmp => AluOp::Cmp,
+                _ => AluOp::Test,
+            };
+            if gpr_operand(d) {
+                Some(InlineForm::Alu(op, src(false)?))
+            } else if mem_operand(insn, d) {
+                Some(InlineForm::AluMem(op, src(true)?))
+            } else {
+                None
+            }
+        }
+        Inc | Dec | Neg | Not if n == 1 && rm(d) => Some(match m {
+            Inc => InlineForm::Inc,
+            Dec => InlineForm::Dec,
+            Neg => InlineForm::Neg,
+            _ => InlineForm::Not,
+        }),
+        Lea if n == 2
+            && gpr_operand(d)
+            && d.size >= 2
+            && s.kind == OpKind::Mem
+            && matches!(insn.asize, 2 | 4 | 8) =>
+        {
+            Some(InlineForm::Lea)
+        }
+        Movzx | Movsx | Movsxd if n == 2 && gpr_operand(d) && rm(s) && s.size < 8 => {
+            Some(InlineForm::Movx(m != Movzx))
+        }
+        Push if n == 1
+            && stack_op
+            && ((gpr_operand(d) && d.size == insn.osize) || d.kind == OpKind::Imm) =>
+        {
+            Some(InlineForm::Push)
+        }
+        Pop if n == 1 && stack_op && gpr_operand(d) && d.size == insn.osize => {
+            Some(InlineForm::Pop)
+        }
+        Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp | Setnp
+        | Setl | Setge | Setle | Setg
+            if n == 1 && rm(d) && d.size == 1 =>
+        {
+            Some(InlineForm::Setcc)
+        }
+        Cmovo | Cmovno | Cmovb | Cmovae | Cmove | Cmovne | Cmovbe | Cmova | Cmovs | Cmovns
+        | Cmovp | Cmovnp | Cmovl | Cmovge | Cmovle | Cmovg
+            if n == 2 && gpr_operand(d) && d.size >= 2 && rm(s) && s.size == d.size =>
+        {
+            Some(InlineForm::Cmovcc)
+        }
+        Imul if (n == 2 || (n == 3 && insn.op[2].kind == OpKind::Imm))
+            && gpr_operand(d)
+            && d.size >= 2
+            && rm(s)
+            && s.size == d.size =>
+        {
+            Some(InlineForm::Imul)
+        }
+        Shl | Sal | Shr | Sar if n == 2 && gpr_operand(d) => {
+            let op = match m {
+                Shr => ShiftOp::Shr,
+                Sar => ShiftOp::Sar,
+                _ => ShiftOp::Shl,
+            };
+            let cmask = if d.size == 8 { 0x3f } else { 0x1f };
+            let count = match s.kind {
+                OpKind::Imm => Count::Imm((insn.imm & 0xff) as u8 & cmask),
+                OpKind::Reg if s.reg == 1 && !s.hi && s.size == 1 => Count::Cl,
+                _ => return None,
+            };
+            Some(InlineForm::Shift(op, count))
+        }
+        Xchg if n == 2 && gpr_operand(d) && gpr_operand(s) && s.size == d.size => {
+            Some(InlineForm::Xchg)
+        }
+        Nop => Some(InlineForm::Nop),
+        Jmp if last && near_branch(insn) => Some(InlineForm::Jmp),
+        Jo | Jno | Jb | Jae | Je | Jne | Jbe | Ja | Js | Jns | Jp | Jnp | Jl | Jge | Jle | Jg
+            if last && near_branch(insn) =>
+        {
+            Some(InlineForm::Jcc)
+        }
+        Call if last && near_branch(insn) && stack_op => Some(InlineForm::Call),
+        Ret if last && stack_op && (n == 0 || d.kind == OpKind::Imm) => Some(InlineForm::Ret),
+        _ => None,
+    }
+}
+
+impl InlineForm {
+    /// The form may access guest memory (so the block needs the RAM and
+    /// TLB pointers).
+    fn touches_memory(self, insn: &Insn) -> bool {
+        match self {
+            InlineForm::Push | InlineForm::Pop | InlineForm::Call | InlineForm::Ret => true,
+            InlineForm::Lea | InlineForm::Nop => false,
+            _ => insn.op.iter().any(|o| o.kind == OpKind::Mem),
+        }
+    }
+}
+
+/// What a translation produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TranslateStats {
+    pub insns: usize,
+    /// Instructions emitted as IR rather than helper calls.
+    pub inline: usize,
+}
+
+/// Builds IR for blocks, for one target's pointer type and calling convention.
+pub struct Translator {
+    ptr: Type,
+    call_conv: CallConv,
+    frontend: TargetFrontendConfig,
+}
+
+impl Translator {
+    pub fn new(isa: &dyn TargetIsa) -> Self {
+        Translator {
+            ptr: isa.pointer_type(),
+            call_conv: isa.default_call_conv(),
+            frontend: isa.frontend_config(),
+        }
+    }
+
+    /// `fn(ctx: *mut JitCtx) -> u64`.
+    pub fn signature(&self) -> Signature {
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.push(AbiParam::new(self.ptr));
+        sig.returns.push(AbiParam::new(I64));
+        sig
+    }
+
+    fn helper_sig(&self, params: &[Type]) -> Signature {
+        let mut sig = Signature::new(self.call_conv);
+        for &t in params {
+            sig.params.push(AbiParam::new(t));
+        }
+        sig.returns.push(AbiParam::new(I64));
+        sig
+    }
+
+    /// A fresh function holding the IR of `block`.
+    pub fn function(
+        &self,
+        block: &Block,
+        fctx: &mut FunctionBuilderContext,
+    ) -> (Function, TranslateStats) {
+        let mut func = Function::with_name_signature(UserFuncName::default(), self.signature());
+        let stats = self.translate(block, &mut func, fctx);
+        (func, stats)
+    }
+
+    /// Fill `func` (whose signature must be [`Translator::signature`]) with
+    /// the IR of `block`.
+    pub fn translate(
+        &self,
+        block: &Block,
+        func: &mut Function,
+        fctx: &mut FunctionBuilderContext,
+    ) -> TranslateStats {
+        let p = self.ptr;
+        let sigs = [
+            func.import_signature(self.helper_sig(&[p, I64])),
+            func.import_signature(self.helper_sig(&[p])),
+            func.import_signature(self.helper_sig(&[p, I64, I64, I64])),
+        ];
+        let mut b = FunctionBuilder::new(func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let ctx = b.block_params(entry)[0];
+        let state = b.ins().load(p, mem(), ctx, off::CTX_STATE);
+        let cpu = b.ins().load(p, mem(), ctx, off::CTX_CPU);
+        let helpers = b.ins().load(p, mem(), ctx, off::CTX_HELPERS);
+        let gpr = core::array::from_fn(|_| b.declare_var(I64));
+        let vars = Vars {
+            rip: b.declare_var(I64),
+            ic: b.declare_var(I64),
+            fa: b.declare_var(I64),
+            fb: b.declare_var(I64),
+            fres: b.declare_var(I64),
+            fcf: b.declare_var(I64),
+            fbits: b.declare_var(I64),
+        };
+        let leave = b.create_block();
+        b.append_block_param(leave, I64);
+        let mut tx = Tx {
+            b,
+            ptr: p,
+            ctx,
+            state,
+            cpu,
+            helpers,
+            sig_ptr_i64: sigs[0],
+            sig_ptr: sigs[1],
+            sig_raise: sigs[2],
+            leave,
+            gpr,
+            v: vars,
+            t: Track::memory(),
+            pre: Track::memory(),
+            slow: None,
+            ram: None,
+            tlb_read: None,
+            tlb_write: None,
+            mask: ip_mask(block.code_size),
+            code_size: block.code_size,
+        };
+        let stats = tx.body(block);
+        let Tx { mut b, leave, .. } = tx;
+        b.switch_to_block(leave);
+        let r = b.block_params(leave)[0];
+        b.ins().return_(&[r]);
+        b.seal_all_blocks();
+        b.finalize(self.frontend);
+        stats
+    }
+}
+
+/// Host-side fields (CPU state, context, TLB entries).
+fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RegSt {
+    Unloaded,
+    Clean,
+    Dirty,
+}
+
+/// The raw RFLAGS word as the tracking knows it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Bits {
+    /// In memory.
+    Mem,
+    /// Memory, with CF replaced by the `fcf` variable (INC/DEC park it).
+    Cf,
+    /// The whole word is the `fbits` variable.
+    Full,
+}
+
+/// Which parts of the lazy-flags record are pending (not yet in memory).
+/// `op` and `rec` are separate because an instruction that materializes
+/// the flags (IMUL) sets `op` to None and leaves size/a/b/res alone, as
+/// `LazyFlags::set_arith` does.
+#[derive(Clone, Copy, Debug)]
+struct FlagTrack {
+    op: Option<leap_cpu::flags::FlagOp>,
+    /// Pending size; a, b, res are the `fa`, `fb`, `fres` variables.
+    rec: Option<u8>,
+    bits: Bits,
+}
+
+impl FlagTrack {
+    fn memory() -> Self {
+        FlagTrack {
+            op: None,
+            rec: None,
+            bits: Bits::Mem,
+        }
+    }
+}
+
+/// What is known, at the current point of the code, about where the guest
+/// state lives. Compile-time only; the values are in variables, so the fast
+/// and slow paths of an instruction can join with the same tracking.
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    gst: [RegSt; 16],
+    /// RIP is `rip var + rip_off` (masked), or `rip_val` once a branch
+    /// set it. The variable holds memory RIP (or an equivalent base) once
+    /// `rip_loaded`.
+    rip_off: u64,
+    rip_val: Option<Value>,
+    rip_loaded: bool,
+    /// `cpu.icount` is `ic var + ic_add`.
+    ic_add: u64,
+    ic_loaded: bool,
+    fl: FlagTrack,
+}
+
+impl Track {
+    /// Everything in memory (block entry, after a helper call).
+    fn memory() -> Self {
+        Track {
+            gst: [RegSt::Unloaded; 16],
+            rip_off: 0,
+            rip_val: None,
+            rip_loaded: false,
+            ic_add: 0,
+            ic_loaded: false,
+            fl: FlagTrack::memory(),
+        }
+    }
+}
+
+struct Vars {
+    rip: Variable,
+    ic: Variable,
+    fa: Variable,
+    fb: Variable,
+    fres: Variable,
+    fcf: Variable,
+    fbits: Variable,
+}
+
+/// Translation state.
+struct Tx<'f> {
+    b: FunctionBuilder<'f>,
+    ptr: Type,
+    ctx: Value,
+    state: Value,
+    cpu: Value,
+    helpers: Value,
+    sig_ptr_i64: SigRef,
+    sig_ptr: SigRef,
+    sig_raise: SigRef,
+    /// Returns its parameter.
+    leave: IrBlock,
+    gpr: [Variable; 16],
+    v: Vars,
+    t: Track,
+    /// Tracking before the current instruction (its slow path writes back
+    /// from this).
+    pre: Track,
+    /// Slow path of the current instruction, once a guard needs one.
+    slow: Option<IrBlock>,
+    /// Loaded at entry when the block has inline memory accesses.
+    ram: Option<Value>,
+    tlb_read: Option<Value>,
+    tlb_write: Option<Value>,
+    mask: u64,
+    code_size: u8,
+}
+
+impl Tx<'_> {
+    fn code64(&self) -> bool {
+        self.code_size == 8
+    }
+
+    fn body(&mut self, block: &Block) -> TranslateStats {
+        let n = block.insns.len();
+        let forms: Vec<Option<InlineForm>> = block
+            .insns
+            .iter()
+            .enumerate()
+            .map(|(k, i)| inline_form(i, k + 1 == n))
+            .collect();
+        let memory = forms
+            .iter()
+            .zip(&block.insns)
+            .any(|(f, i)| f.is_some_and(|f| f.touches_memory(i)));
+        let mut stats = TranslateStats {
+            insns: n,
+            inline: 0,
+        };
+        self.entry_check(n, memory);
+        for (k, insn) in block.insns.iter().enumerate() {
+            let last = k + 1 == n;
+            match forms[k] {
+                Some(form) => {
+                    stats.inline += 1;
+                    if self.inline(k, insn, form) {
+                        return stats;
+                    }
+                }
+                None => {
+                    self.writeback();
+                    let r = self.step(k);
+                    if last {
+                        self.b.ins().jump(self.leave, &[r.into()]);
+                        return stats;
+                    }
+                    let cont = self.b.create_block();
+                    self.b.ins().brif(r, self.leave, &[r.into()], cont, &[]);
+                    self.b.switch_to_block(cont);
+                    self.t = Track::memory();
+                }
+            }
+        }
+        self.writeback();
+        let c = self.b.ins().iconst(I64, CONTINUE as i64);
+        self.b.ins().jump(self.leave, &[c.into()]);
+        stats
+    }
+
+    /// Hand the block to the interpreter when the budget would stop it
+    /// before its last instruction, or when `end_block` is already set.
+    fn entry_check(&mut self, n: usize, memory: bool) {
+        let b = &mut self.b;
+        let ic0 = b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
+        let end = b.ins().load(I64, mem(), self.ctx, off::CTX_END);
+        let eb = b.ins().load(I8, mem(), self.cpu, off::CPU_END_BLOCK);
+        let eb = b.ins().icmp_imm_s(IntCC::NotEqual, eb, 0);
+        let slow = if n > 1 {
+            let last = b.ins().iadd_imm_s(ic0, n as i64 - 1);
+            let over = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, last, end);
+            b.ins().bor(over, eb)
+        } else {
+            eb
+        };
+        let interp = b.create_block();
+        let fast = b.create_block();
+        b.ins().brif(slow, interp, &[], fast, &[]);
+        b.switch_to_block(interp);
+        let r = self.call(off::H_INTERP, self.sig_ptr, &[self.ctx]);
+        self.b.ins().jump(self.leave, &[r.into()]);
+        self.b.switch_to_block(fast);
+        self.b.def_var(self.v.ic, ic0);
+        self.t.ic_loaded = true;
+        if memory {
+            // These never change while the CPU exists (the TLB arrays are
+            // boxed, RAM is not resized), so the entry block can load them
+            // for every later instruction.
+            let b = &mut self.b;
+            self.ram = Some(b.ins().load(self.ptr, mem(), self.ctx, off::CTX_RAM));
+            self.tlb_read = Some(b.ins().load(self.ptr, mem(), self.cpu, off::CPU_TLB_READ));
+            self.tlb_write = Some(b.ins().load(self.ptr, mem(), self.cpu, off::CPU_TLB_WRITE));
+        }
+    }
+
+    /// Call helper at `slot` of the helper table; returns its result.
+    fn call(&mut self, slot: i32, sig: SigRef, args: &[Value]) -> Value {
+        let f = self.b.ins().load(self.ptr, mem(), self.helpers, slot);
+        let c = self.b.ins().call_indirect(sig, f, args);
+        self.b.inst_results(c)[0]
+    }
+
+    /// Run instruction `k` through the interpreter (state must be in memory).
+    fn step(&mut self, k: usize) -> Value {
+        let idx = self.b.ins().iconst(I64, k as i64);
+        self.call(off::H_STEP, self.sig_ptr_i64, &[self.ctx, idx])
+    }
+
+    fn reg(&mut self, r: u8) -> Value {
+        let r = r as usize;
+        if self.t.gst[r] == RegSt::Unloaded {
+            let v = self
+                .b
+                .ins()
+                .load(I64, mem(), self.state, off::GPR + 8 * r as i32);
+            self.b.def_var(self.gpr[r], v);
+            self.t.gst[r] = RegSt::Clean;
+        }
+        self.b.use_var(self.gpr[r])
+    }
+
+    /// Replace all 64 bits of register `r`.
+    fn set_reg(&mut self, r: u8, v: Value) {
+        self.b.def_var(self.gpr[r as usize], v);
+        self.t.gst[r as usize] = RegSt::Dirty;
+    }
+
+    fn mask_to(&mut self, v: Value, size: u8) -> Value {
+        if size >= 8 {
+            v
+        } else {
+            self.b.ins().band_imm_s(v, size_mask(size) as i64)
+        }
+    }
+
+    /// `Cpu::get_reg`.
+    fn get(&mut self, o: &Operand) -> Value {
+        let v = self.reg(o.reg);
+        if o.hi {
+            let v = self.b.ins().ushr_imm_s(v, 8);
+            self.b.ins().band_imm_s(v, 0xff)
+        } else {
+            self.mask_to(v, o.size)
+        }
+    }
+
+    /// `Cpu::put_reg`: the x86 merge rules.
+    fn put(&mut self, o: &Operand, v: Value) {
+        let new = match (o.size, o.hi) {
+            (1, hi) | (2, hi) => {
+                let field: i64 = if o.size == 2 { 0xffff } else { 0xff };
+                let shift = if hi { 8 } else { 0 };
+                let old = self.reg(o.reg);
+                let keep = self.b.ins().band_imm_s(old, !(field << shift));
+                let v = self.b.ins().band_imm_s(v, field);
+                let v = if hi {
+                    self.b.ins().ishl_imm_s(v, shift)
+                } else {
+                    v
+                };
+                self.b.ins().bor(keep, v)
+            }
+            (4, _) => self.b.ins().band_imm_s(v, 0xffff_ffff),
+            _ => v,
+        };
+        self.set_reg(o.reg, new);
+    }
+
+    fn imm(&mut self, v: u64) -> Value {
+        self.b.ins().iconst(I64, v as i64)
+    }
+
+    /// Emit one inline instruction (index `k`). Returns true if it ended
+    /// the function.
+    fn inline(&mut self, k: usize, insn: &Insn, form: InlineForm) -> bool {
+        self.pre = self.t;
+        self.slow = None;
+        match form {
+            InlineForm::Jmp | InlineForm::Jcc => {
+                self.branch(insn, matches!(form, InlineForm::Jcc));
+                return true;
+            }
+            InlineForm::Call | InlineForm::Ret => {
+                self.call_ret(k, insn, form);
+                return true;
+            }
+            _ => self.emit(insn, form),
+        }
+        self.t.rip_off += insn.len as u64;
+        self.t.ic_add += 1;
+        self.finish(k);
+        false
+    }
+
+    /// Branch to the current instruction's slow path when `fail` is set.
+    /// Must come before the instruction changes any guest state.
+    fn guard(&mut self, fail: Value) {
+        let slow = *self.slow.get_or_insert_with(|| self.b.create_block());
+        let cont = self.b.create_block();
+        self.b.ins().brif(fail, slow, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Close instruction `k`: emit its slow path (if a guard made one) and
+    /// join it to the fast path.
+    fn finish(&mut self, k: usize) {
+        let Some(slow) = self.slow.take() else {
+            return;
+        };
+        let join = self.b.create_block();
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let post = self.t;
+        self.t = self.pre;
+        self.writeback();
+        let r = self.step(k);
+        let cont = self.b.create_block();
+        self.b.ins().brif(r, self.leave, &[r.into()], cont, &[]);
+        self.b.switch_to_block(cont);
+        self.t = post;
+        self.resync();
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+    }
+
+    /// After the interpreter ran an instruction, everything is in memory:
+    /// reload into the variables what the tracking says they hold, so this
+    /// path agrees with the fast path.
+    fn resync(&mut self) {
+        for r in 0..16 {
+            if self.t.gst[r] != RegSt::Unloaded {
+                let v = self
+                    .b
+                    .ins()
+                    .load(I64, mem(), self.state, off::GPR + 8 * r as i32);
+                self.b.def_var(self.gpr[r], v);
+            }
+        }
+        // Memory now holds RIP and the count after this instruction, while
+        // the tracking adds this instruction's offsets to a base: derive
+        // the base, into the variable or (when not loaded) back in memory.
+        if self.t.rip_val.is_none() {
+            let m = self.b.ins().load(I64, mem(), self.state, off::RIP);
+            let base = self.b.ins().iadd_imm_s(m, -(self.t.rip_off as i64));
+            let base = self.mask_to_ip(base);
+            if self.t.rip_loaded {
+                self.b.def_var(self.v.rip, base);
+            } else {
+                self.b.ins().store(mem(), base, self.state, off::RIP);
+            }
+        }
+        let m = self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
+        let base = self.b.ins().iadd_imm_s(m, -(self.t.ic_add as i64));
+        if self.t.ic_loaded {
+            self.b.def_var(self.v.ic, base);
+        } else {
+            self.b.ins().store(mem(), base, self.cpu, off::CPU_ICOUNT);
+        }
+        self.resync_flags();
+    }
+
+    /// RIP of the current instruction, on the main path.
+    fn rip_now(&mut self) -> Value {
+        if let Some(v) = self.t.rip_val {
+            return v;
+        }
+        if !self.t.rip_loaded {
+            let v = self.b.ins().load(I64, mem(), self.state, off::RIP);
+            self.b.def_var(self.v.rip, v);
+            self.t.rip_loaded = true;
+        }
+        let base = self.b.use_var(self.v.rip);
+        self.rip_plus(base)
+    }
+
+    fn rip_plus(&mut self, base: Value) -> Value {
+        if self.t.rip_off == 0 {
+            return base;
+        }
+        let v = self.b.ins().iadd_imm_s(base, self.t.rip_off as i64);
+        self.mask_to_ip(v)
+    }
+
+    /// `Cpu::next_rip` of the current instruction.
+    fn next_rip(&mut self, insn: &Insn) -> Value {
+        let cur = self.rip_now();
+        let next = self.b.ins().iadd_imm_s(cur, insn.len as i64);
+        self.mask_to_ip(next)
+    }
+
+    fn mask_to_ip(&mut self, v: Value) -> Value {
+        if self.mask == u64::MAX {
+            v
+        } else {
+            self.b.ins().band_imm_s(v, self.mask as i64)
+        }
+    }
+
+    /// `Cpu::branch_to`'s check: true if `target` is past the CS limit (or
+    /// not canonical in 64-bit code).
+    fn branch_bad(&mut self, target: Value) -> Value {
+        if self.code64() {
+            let t = self.b.ins().ishl_imm_s(target, 16);
+            let t = self.b.ins().sshr_imm_s(t, 16);
+            self.b.ins().icmp(IntCC::NotEqual, t, target)
+        } else {
+            let lim = self.b.ins().load(
+                cranelift_codegen::ir::types::I32,
+                mem(),
+                self.state,
+                off::CS_LIMIT,
+            );
+            let lim = self.b.ins().uextend(I64, lim);
+            self.b.ins().icmp(IntCC::UnsignedGreaterThan, target, lim)
+        }
+    }
+
+    /// JMP rel / Jcc rel at the end of the block: the limit (or canonical)
+    /// check, then commit and leave.
+    fn branch(&mut self, insn: &Insn, conditional: bool) {
+        let taken = if conditional {
+            Some(self.cond(insn.cc))
+        } else {
+            None
+        };
+        let next = self.next_rip(insn);
+        let target = self.b.ins().iadd_imm_s(next, insn.imm as i64);
+        let target = self.mask_to(target, insn.osize);
+        let bad = self.branch_bad(target);
+        let (new_rip, bad) = match taken {
+            Some(c) => (
+                self.b.ins().select(c, target, next),
+                self.b.ins().band(bad, c),
+            ),
+            None => (target, bad),
+        };
+        let gp = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.ins().brif(bad, gp, &[], ok, &[]);
+
+        // #GP(0): the branch did not happen; state is as before it.
+        self.b.switch_to_block(gp);
+        self.writeback();
+        let v = self.imm(leap_cpu::exception::GP as u64);
+        let z = self.imm(0);
+        let one = self.imm(1);
+        let r = self.call(off::H_RAISE, self.sig_raise, &[self.ctx, v, z, one]);
+        self.b.ins().jump(self.leave, &[r.into()]);
+
+        self.b.switch_to_block(ok);
+        self.exit_to(new_rip);
+    }
+
+    /// Commit the block's last instruction, which set RIP to `rip`, and
+    /// leave.
+    fn exit_to(&mut self, rip: Value) {
+        self.t.rip_val = Some(rip);
+        self.t.ic_add += 1;
+        self.writeback();
+        let c = self.imm(CONTINUE);
+        self.b.ins().jump(self.leave, &[c.into()]);
+    }
+
+    /// Store everything the tracking says differs from memory. Changes no
+    /// tracking, so it can be used on a side exit.
+    fn writeback(&mut self) {
+        for r in 0..16 {
+            if self.t.gst[r] == RegSt::Dirty {
+                let v = self.b.use_var(self.gpr[r]);
+                self.b
+                    .ins()
+                    .store(mem(), v, self.state, off::GPR + 8 * r as i32);
+            }
+        }
+        if self.t.rip_val.is_some() || self.t.rip_off != 0 {
+            let v = match self.t.rip_val {
+                Some(v) => v,
+                None => {
+                    // A base loaded here may be on a side path: not kept.
+                    let base = if self.t.rip_loaded {
+                        self.b.use_var(self.v.rip)
+                    } else {
+                        self.b.ins().load(I64, mem(), self.state, off::RIP)
+                    };
+                    self.rip_plus(base)
+                }
+            };
+            self.b.ins().store(mem(), v, self.state, off::RIP);
+        }
+        if self.t.ic_add != 0 {
+            let base = if self.t.ic_loaded {
+                self.b.use_var(self.v.ic)
+            } else {
+                self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT)
+            };
+            let v = self.b.ins().iadd_imm_s(base, self.t.ic_add as i64);
+            self.b.ins().store(mem(), v, self.cpu, off::CPU_ICOUNT);
+        }
+        self.writeback_flags();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Code, Instruction, Register};
+    use leap_cpu::blocks::build_insn;
+
+    fn form(i: Instruction, last: bool) -> Option<InlineForm> {
+        let insn = build_insn(&i, 4, i.len().max(1) as u8);
+        inline_form(&insn, last)
+    }
+
+    #[test]
+    fn classification() {
+        use Register::*;
+        let rr = |c, a, b| Instruction::with2(c, a, b).unwrap();
+        assert!(matches!(
+            form(rr(Code::Mov_r32_rm32, EAX, ECX), false),
+            Some(InlineForm::MovRR)
+        ));
+        assert!(matches!(
+            form(
+                Instruction::with2(Code::Mov_r32_imm32, EAX, 5u32).unwrap(),
+                false
+            ),
+            Some(InlineForm::MovRI)
+        ));
+        assert!(matches!(
+            form(rr(Code::Add_r8_rm8, AH, CL), false),
+            Some(InlineForm::Alu(AluOp::Add, Src::Reg(_)))
+        ));
+        assert!(matches!(
+            form(Instruction::with1(Code::Inc_r32, EBX).unwrap(), false),
+            Some(InlineForm::Inc)
+        ));
+        let m = iced_x86::MemoryOperand::with_base_displ(EBX, 8);
+        assert!(matches!(
+            form(
+                Instruction::with2(Code::Mov_r32_rm32, EAX, m).unwrap(),
+                false
+            ),
+            Some(InlineForm::Load)
+        ));
+        assert!(matches!(
+            form(
+                Instruction::with2(Code::Add_rm32_r32, m, ECX).unwrap(),
+                false
+            ),
+            Some(InlineForm::AluMem(AluOp::Add, Src::Reg(_)))
+        ));
+        assert!(matches!(
+            form(
+                Instruction::with2(Code::Shl_rm32_CL, EDX, CL).unwrap(),
+                false
+            ),
+            Some(InlineForm::Shift(ShiftOp::Shl, Count::Cl))
+        ));
+        // Segment registers and ADC go to the helper.
+        assert!(form(rr(Code::Mov_r32m16_Sreg, EAX, DS), false).is_none());
+        assert!(form(rr(Code::Adc_r32_rm32, EAX, ECX), false).is_none());
+        // Branches only at the end of a block.
+        let j = Instruction::with_branch(Code::Je_rel32_32, 0x2000).unwrap();
+        assert!(form(j, false).is_none());
+        assert!(matches!(form(j, true), Some(InlineForm::Jcc)));
+        let c = Instruction::with_branch(Code::Call_rel32_32, 0x2000).unwrap();
+        assert!(matches!(form(c, true), Some(InlineForm::Call)));
+        assert!(matches!(
+            form(Instruction::with(Code::Retnd), true),
+            Some(InlineForm::Ret)
+        ));
+    }
+}

@@ -1,0 +1,330 @@
+//! IR for each inline instruction form, with the interpreter handler's
+//! semantics (cpu/src/ops: alu, shift, muldiv, stack, control).
+
+use super::flags::sext;
+use super::{AluOp, Count, InlineForm, ShiftOp, Src, Tx};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{InstBuilder, Value};
+use leap_cpu::flags::{size_mask, FlagOp};
+use leap_cpu::insn::{Insn, OpKind, Operand};
+use leap_cpu::state::{ESP, FLAG_CF, FLAG_OF};
+
+impl Tx<'_> {
+    /// Register or memory operand `o` of `insn` (memory guarded).
+    fn read_rm(&mut self, insn: &Insn, o: &Operand) -> Value {
+        if o.kind == OpKind::Reg {
+            self.get(o)
+        } else {
+            self.load_operand(insn, o.size)
+        }
+    }
+
+    fn src_value(&mut self, insn: &Insn, src: Src, size: u8) -> Value {
+        match src {
+            Src::Reg(r) => self.get(&r),
+            Src::Imm(i) => self.imm(i & size_mask(size)),
+            Src::Mem => self.load_operand(insn, size),
+        }
+    }
+
+    /// Everything but branches, CALL and RET.
+    pub(super) fn emit(&mut self, insn: &Insn, form: InlineForm) {
+        let d = insn.op[0];
+        let s = insn.op[1];
+        let size = d.size;
+        match form {
+            InlineForm::MovRR => {
+                let v = self.get(&s);
+                self.put(&d, v);
+            }
+            InlineForm::MovRI => {
+                let v = self.imm(insn.imm);
+                self.put(&d, v);
+            }
+            InlineForm::Load => {
+                let v = self.load_operand(insn, size);
+                self.put(&d, v);
+            }
+            InlineForm::Store(src) => {
+                let v = match src {
+                    Src::Imm(i) => self.imm(i & size_mask(s.size)),
+                    _ => self.src_value(insn, src, size),
+                };
+                self.store_operand(insn, size, v);
+            }
+            InlineForm::Alu(op, src) => {
+                let a = self.get(&d);
+                let b = self.src_value(insn, src, size);
+                let r = self.alu(op, size, a, b);
+                if !matches!(op, AluOp::Cmp | AluOp::Test) {
+                    self.put(&d, r);
+                }
+            }
+            InlineForm::AluMem(op, src) => {
+                let b = self.src_value(insn, src, size);
+                if matches!(op, AluOp::Cmp | AluOp::Test) {
+                    let a = self.load_operand(insn, size);
+                    self.alu(op, size, a, b);
+                } else {
+                    let (a, host) = self.rmw_operand(insn, size);
+                    let r = self.alu(op, size, a, b);
+                    self.host_store(host, size, r);
+                }
+            }
+            InlineForm::Inc | InlineForm::Dec | InlineForm::Neg | InlineForm::Not => {
+                if d.kind == OpKind::Reg {
+                    let x = self.get(&d);
+                    let r = self.unary(form, size, x);
+                    self.put(&d, r);
+                } else {
+                    let (x, host) = self.rmw_operand(insn, size);
+                    let r = self.unary(form, size, x);
+                    self.host_store(host, size, r);
+                }
+            }
+            InlineForm::Lea => {
+                let ea = self.ea(insn);
+                self.put(&d, ea);
+            }
+            InlineForm::Movx(signed) => {
+                let v = self.read_rm(insn, &s);
+                let v = if signed {
+                    sext(&mut self.b, v, s.size)
+                } else {
+                    v
+                };
+                self.put(&d, v);
+            }
+            InlineForm::Push => {
+                let size = insn.osize;
+                let v = if d.kind == OpKind::Imm {
+                    self.imm(insn.imm & size_mask(size))
+                } else {
+                    self.get(&d)
+                };
+                let sp = self.reg(ESP as u8);
+                let (a, nsp) = self.stack_check(sp, -(size as i64), size, true);
+                self.guard(a.fail);
+                self.host_store(a.host, size, v);
+                self.set_reg(ESP as u8, nsp);
+            }
+            InlineForm::Pop => {
+                let size = insn.osize;
+                let sp = self.reg(ESP as u8);
+                let (a, _) = self.stack_check(sp, 0, size, false);
+                self.guard(a.fail);
+                let v = self.host_load(a.host, size);
+                let nsp = self.sp_add(sp, size as i64);
+                // POP ESP: the loaded value wins over the increment.
+                self.set_reg(ESP as u8, nsp);
+                self.put(&d, v);
+            }
+            InlineForm::Setcc => {
+                let c = self.cond(insn.cc);
+                let v = self.b.ins().uextend(I64, c);
+                if d.kind == OpKind::Reg {
+                    self.put(&d, v);
+                } else {
+                    self.store_operand(insn, 1, v);
+                }
+            }
+            InlineForm::Cmovcc => {
+                // The source is read (and may fault) whatever the condition.
+                let v = self.read_rm(insn, &s);
+                let c = self.cond(insn.cc);
+                let cur = self.get(&d);
+                // Not moving still zero-extends a 32-bit destination; `put`
+                // of the current value does exactly that and nothing else.
+                let r = self.b.ins().select(c, v, cur);
+                self.put(&d, r);
+            }
+            InlineForm::Imul => self.imul(insn),
+            InlineForm::Shift(op, count) => self.shift(&d, op, count),
+            InlineForm::Xchg => {
+                let x = self.get(&d);
+                let y = self.get(&s);
+                self.put(&d, y);
+                self.put(&s, x);
+            }
+            InlineForm::Nop => {}
+            InlineForm::Jmp | InlineForm::Jcc | InlineForm::Call | InlineForm::Ret => {
+                unreachable!("control transfers are emitted by `branch` and `call_ret`")
+            }
+        }
+    }
+
+    /// `ops::alu::alu` for the inline operations: result and flag record.
+    fn alu(&mut self, op: AluOp, size: u8, a: Value, b: Value) -> Value {
+        let r = match op {
+            AluOp::Add => self.b.ins().iadd(a, b),
+            AluOp::Sub | AluOp::Cmp => self.b.ins().isub(a, b),
+            AluOp::And | AluOp::Test => self.b.ins().band(a, b),
+            AluOp::Or => self.b.ins().bor(a, b),
+            AluOp::Xor => self.b.ins().bxor(a, b),
+        };
+        let r = self.mask_to(r, size);
+        match op {
+            AluOp::Add => self.set_rec(FlagOp::Add, size, a, b, r),
+            AluOp::Sub | AluOp::Cmp => self.set_rec(FlagOp::Sub, size, a, b, r),
+            _ => {
+                let z = self.imm(0);
+                self.set_rec(FlagOp::Logic, size, z, z, r);
+            }
+        }
+        r
+    }
+
+    /// INC/DEC/NEG/NOT of `x`, with their flags.
+    fn unary(&mut self, form: InlineForm, size: u8, x: Value) -> Value {
+        match form {
+            InlineForm::Inc | InlineForm::Dec => {
+                let inc = matches!(form, InlineForm::Inc);
+                let r = self.b.ins().iadd_imm_s(x, if inc { 1 } else { -1 });
+                let r = self.mask_to(r, size);
+                let cf = self.cf();
+                self.park_cf(cf);
+                let one = self.imm(1);
+                let op = if inc { FlagOp::Inc } else { FlagOp::Dec };
+                self.set_rec(op, size, x, one, r);
+                r
+            }
+            InlineForm::Neg => {
+                let r = self.b.ins().ineg(x);
+                let r = self.mask_to(r, size);
+                let z = self.imm(0);
+                self.set_rec(FlagOp::Neg, size, z, x, r);
+                r
+            }
+            _ => {
+                let r = self.b.ins().bnot(x);
+                self.mask_to(r, size)
+            }
+        }
+    }
+
+    /// IMUL r, r/m and IMUL r, r/m, imm (`h_imuln` / `h_imul32`): the
+    /// flags are explicit values, not a lazy record.
+    fn imul(&mut self, insn: &Insn) {
+        let d = insn.op[0];
+        let s = insn.op[1];
+        let size = d.size;
+        let (x, y) = if insn.op[2].kind == OpKind::Imm {
+            let x = self.read_rm(insn, &s);
+            (x, self.imm(insn.imm & size_mask(size)))
+        } else {
+            let x = self.get(&d);
+            (x, self.read_rm(insn, &s))
+        };
+        let sx = sext(&mut self.b, x, size);
+        let sy = sext(&mut self.b, y, size);
+        let (lo, fits) = if size == 8 {
+            let lo = self.b.ins().imul(sx, sy);
+            let hi = self.b.ins().smulhi(sx, sy);
+            let sign = self.b.ins().sshr_imm_s(lo, 63);
+            (lo, self.b.ins().icmp(IntCC::Equal, hi, sign))
+        } else {
+            // Both factors fit in 32 bits: the product is exact in 64.
+            let p = self.b.ins().imul(sx, sy);
+            let lo = self.mask_to(p, size);
+            let back = sext(&mut self.b, lo, size);
+            (lo, self.b.ins().icmp(IntCC::Equal, back, p))
+        };
+        self.put(&d, lo);
+        let b = &mut self.b;
+        let ovf = b.ins().bxor_imm_s(fits, 1);
+        let ovf = b.ins().uextend(I64, ovf);
+        let f = b.ins().imul_imm_s(ovf, (FLAG_CF | FLAG_OF) as i64);
+        let z = b.ins().icmp_imm_s(IntCC::Equal, lo, 0);
+        let z = b.ins().uextend(I64, z);
+        let z = b.ins().ishl_imm_s(z, 6);
+        let f = b.ins().bor(f, z);
+        let sf = b.ins().ushr_imm_s(lo, size as i64 * 8 - 1);
+        let sf = b.ins().band_imm_s(sf, 1);
+        let sf = b.ins().ishl_imm_s(sf, 7);
+        let f = b.ins().bor(f, sf);
+        let p = self.parity(lo);
+        let p = self.b.ins().uextend(I64, p);
+        let p = self.b.ins().ishl_imm_s(p, 2);
+        let f = self.b.ins().bor(f, p);
+        self.set_materialized(f);
+    }
+
+    /// SHL/SHR/SAR of a register. A zero count changes nothing, not even
+    /// the flags.
+    fn shift(&mut self, d: &Operand, op: ShiftOp, count: Count) {
+        let size = d.size;
+        let n = match count {
+            Count::Imm(0) => return,
+            Count::Imm(n) => self.imm(n as u64),
+            Count::Cl => {
+                let c = self.reg(1);
+                let c = self
+                    .b
+                    .ins()
+                    .band_imm_s(c, if size == 8 { 0x3f } else { 0x1f });
+                // A zero count leaves the old flag record, which the
+                // tracking cannot merge with a new one: the interpreter
+                // takes that case.
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, c, 0);
+                self.guard(zero);
+                c
+            }
+        };
+        let x = self.get(d);
+        let (r, fop) = match op {
+            ShiftOp::Shl => (self.b.ins().ishl(x, n), FlagOp::Shl),
+            ShiftOp::Shr => (self.b.ins().ushr(x, n), FlagOp::Shr),
+            ShiftOp::Sar => {
+                let sx = sext(&mut self.b, x, size);
+                (self.b.ins().sshr(sx, n), FlagOp::Sar)
+            }
+        };
+        let r = self.mask_to(r, size);
+        self.set_rec(fop, size, x, n, r);
+        self.put(d, r);
+        if count == Count::Cl {
+            self.flush_flags();
+        }
+    }
+
+    /// CALL rel / RET at the end of the block, then leave. Their slow path
+    /// runs the instruction in the interpreter and leaves too.
+    pub(super) fn call_ret(&mut self, k: usize, insn: &Insn, form: InlineForm) {
+        let size = insn.osize;
+        let sp = self.reg(ESP as u8);
+        if matches!(form, InlineForm::Call) {
+            let next = self.next_rip(insn);
+            let target = self.b.ins().iadd_imm_s(next, insn.imm as i64);
+            let target = self.mask_to(target, size);
+            let bad = self.branch_bad(target);
+            let ret = self.mask_to(next, size);
+            let (a, nsp) = self.stack_check(sp, -(size as i64), size, true);
+            let fail = self.b.ins().bor(bad, a.fail);
+            self.guard(fail);
+            self.host_store(a.host, size, ret);
+            self.set_reg(ESP as u8, nsp);
+            self.exit_to(target);
+        } else {
+            let (a, _) = self.stack_check(sp, 0, size, false);
+            self.guard(a.fail);
+            let target = self.host_load(a.host, size);
+            let bad = self.branch_bad(target);
+            self.guard(bad);
+            let extra = if insn.op[0].kind == OpKind::Imm {
+                insn.imm & 0xffff
+            } else {
+                0
+            };
+            let nsp = self.sp_add(sp, size as i64 + extra as i64);
+            self.set_reg(ESP as u8, nsp);
+            self.exit_to(target);
+        }
+        let slow = self.slow.take().expect("CALL/RET always guard");
+        self.b.switch_to_block(slow);
+        self.t = self.pre;
+        self.writeback();
+        let r = self.step(k);
+        self.b.ins().jump(self.leave, &[r.into()]);
+    }
+}
