@@ -99,6 +99,10 @@ impl Cpu {
     /// ends it early (branch taken out of line, code invalidated, mode
     /// change), at a fault, or when the budget (`end`) is reached. The JIT's
     /// compiled blocks have exactly this contract and fall back to it.
+    // Inlined into `run`: blocks are short, and a call per block (saving and
+    // restoring six registers, an `Option<Exit>` returned through memory)
+    // was a measurable share of the time.
+    #[inline(always)]
     pub fn exec_block(&mut self, bus: &mut dyn Bus, block: &Block, end: u64) -> Option<Exit> {
         // The block was found for the current code size.
         let mask = crate::flags::size_mask(block.code_size);
