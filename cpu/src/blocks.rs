@@ -197,14 +197,16 @@ impl Cpu {
         prev: Option<&Block>,
     ) -> Result<Rc<Block>> {
         let code_size = self.s.code_size();
-        if !self.mode64 && self.s.rip > self.s.seg[CS].limit as u64 {
-            return Err(Exception::gp0());
-        }
         let lin = self.code_lin();
         let meta = code_size as u64 | (self.s.cpl as u64) << 8;
         let Some(prev) = prev else {
+            if !self.mode64 && self.s.rip > self.s.seg[CS].limit as u64 {
+                return Err(Exception::gp0());
+            }
             return self.fetch_block_by_lin(bus, lin, meta, code_size);
         };
+        // A linked block that fits under the CS limit also proves RIP is
+        // within it, so the limit check on its own waits until no link fits.
         {
             let links = prev.links.borrow();
             for l in links.iter().flatten() {
@@ -222,6 +224,9 @@ impl Cpu {
                     }
                 }
             }
+        }
+        if !self.mode64 && self.s.rip > self.s.seg[CS].limit as u64 {
+            return Err(Exception::gp0());
         }
         let b = self.fetch_block_by_lin(bus, lin, meta, code_size)?;
         if self.mem.is_ram(b.phys) {

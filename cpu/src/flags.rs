@@ -20,6 +20,11 @@ pub enum FlagOp {
     Shl,
     Shr,
     Sar,
+    /// A rotate after another lazy operation: ZF, SF and PF still come
+    /// from that operation's `res` and `size`; CF, OF and AF are in `bits`.
+    /// Rotates change only CF and OF, so this avoids materializing the
+    /// previous operation's flags on every rotate.
+    Rot,
 }
 
 #[repr(C)]
@@ -85,6 +90,19 @@ impl LazyFlags {
         self.set_lazy(op, size, a, b, res);
     }
 
+    /// A rotate's CF and OF, every other arithmetic flag unchanged.
+    #[inline]
+    pub fn set_rotate(&mut self, cf: bool, of: bool) {
+        let v = if cf { FLAG_CF } else { 0 } | if of { FLAG_OF } else { 0 };
+        if self.op == FlagOp::None {
+            self.bits = (self.bits & !(FLAG_CF | FLAG_OF)) | v;
+            return;
+        }
+        let af = if self.af() { FLAG_AF } else { 0 };
+        self.bits = (self.bits & !(FLAG_CF | FLAG_OF | FLAG_AF)) | v | af;
+        self.op = FlagOp::Rot;
+    }
+
     /// Raw non-arithmetic bits (IF, DF, IOPL, VM, ...).
     #[inline]
     pub fn raw_bits(&self) -> u64 {
@@ -143,7 +161,7 @@ impl LazyFlags {
     pub fn cf(&self) -> bool {
         let m = size_mask(self.size);
         match self.op {
-            FlagOp::None | FlagOp::Inc | FlagOp::Dec => self.bits & FLAG_CF != 0,
+            FlagOp::None | FlagOp::Inc | FlagOp::Dec | FlagOp::Rot => self.bits & FLAG_CF != 0,
             FlagOp::Add => self.res < (self.a & m),
             FlagOp::Adc => {
                 if self.adc_cin() {
@@ -223,7 +241,7 @@ impl LazyFlags {
     #[inline]
     pub fn af(&self) -> bool {
         match self.op {
-            FlagOp::None => self.bits & FLAG_AF != 0,
+            FlagOp::None | FlagOp::Rot => self.bits & FLAG_AF != 0,
             FlagOp::Logic | FlagOp::Shl | FlagOp::Shr | FlagOp::Sar => false,
             _ => (self.a ^ self.b ^ self.res) & 0x10 != 0,
         }
@@ -234,7 +252,7 @@ impl LazyFlags {
         // `size` is 0 while the flags are materialized (op None): no shift overflow.
         let sb = sign_bit(self.size.max(1));
         match self.op {
-            FlagOp::None => self.bits & FLAG_OF != 0,
+            FlagOp::None | FlagOp::Rot => self.bits & FLAG_OF != 0,
             FlagOp::Add | FlagOp::Adc => (self.a ^ self.res) & (self.b ^ self.res) & sb != 0,
             FlagOp::Sub | FlagOp::Sbb => (self.a ^ self.b) & (self.a ^ self.res) & sb != 0,
             FlagOp::Logic => false,

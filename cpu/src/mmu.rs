@@ -527,6 +527,57 @@ impl Cpu {
         self.write_lin(bus, lin, size, v, user)
     }
 
+    /// For string instructions: how many `size`-byte elements from seg:off
+    /// upwards (at most `max`) read or write RAM directly, and the RAM
+    /// offset of the first. That is, all of them pass the segment checks
+    /// without wrapping at the address size `amask`, need no alignment
+    /// check, and sit in one page with a direct TLB entry; every one of
+    /// them would take `read_mem`/`write_mem`'s fast path. None when not
+    /// even the first does (the caller then takes the ordinary path).
+    #[inline]
+    pub fn direct_span(
+        &self,
+        seg: usize,
+        off: u64,
+        size: u8,
+        amask: u64,
+        max: u64,
+        write: bool,
+    ) -> Option<(usize, u64)> {
+        if self.mode64 || self.seg_ok[seg] & if write { 2 } else { 1 } == 0 {
+            return None;
+        }
+        let sz = size as u64;
+        if off < self.seg_lo[seg] || off > self.seg_hi[seg].min(amask) {
+            return None;
+        }
+        let lin = self.s.seg[seg].base.wrapping_add(off) & 0xffff_ffff;
+        if sz > 1
+            && self.s.cpl == 3
+            && self.s.cr0 & CR0_AM != 0
+            && self.s.flags.raw_bits() & FLAG_AC != 0
+        {
+            return None;
+        }
+        let room = (self.seg_hi[seg].min(amask) - off + 1)
+            .min(0x1000 - (lin & 0xfff))
+            .min(0x1_0000_0000 - lin);
+        let n = (room / sz).min(max);
+        if n == 0 {
+            return None;
+        }
+        let i = Tlb::slot(lin);
+        let e = if write {
+            &self.tlb.write[i]
+        } else {
+            &self.tlb.read[i]
+        };
+        if e.tag != tag_of(lin, self.user_access()) || !e.direct {
+            return None;
+        }
+        Some(((e.paddr | (lin & 0xfff)) as usize, n))
+    }
+
     /// Fail now if a later write of `size` bytes at seg:off would fault.
     pub fn probe_write(&mut self, seg: usize, off: u64, size: u8) -> Result<()> {
         let lin = self.seg_lin(seg, off, size, true)?;

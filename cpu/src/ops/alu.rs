@@ -7,6 +7,7 @@ use crate::cpu::Cpu;
 use crate::exception::{Exception, Result};
 use crate::flags::{sign_extend, size_mask, FlagOp};
 use crate::insn::*;
+use crate::ops::{ea_form, EA_ANY, EA_BASE, EA_BOTH, EA_DISP, EA_INDEX};
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic};
 
@@ -47,19 +48,25 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
                     h_mov_ri::<0>
                 }
             } else if reg0 && k1 == iced_x86::OpKind::Memory {
-                if w32 {
-                    h_mov_rm::<4>
-                } else {
-                    h_mov_rm::<0>
+                match (w32, ea_form(inst)) {
+                    (true, EA_BASE) => h_mov_rm::<4, EA_BASE>,
+                    (true, EA_INDEX) => h_mov_rm::<4, EA_INDEX>,
+                    (true, EA_BOTH) => h_mov_rm::<4, EA_BOTH>,
+                    (true, EA_DISP) => h_mov_rm::<4, EA_DISP>,
+                    (true, _) => h_mov_rm::<4, EA_ANY>,
+                    _ => h_mov_rm::<0, EA_ANY>,
                 }
             } else if op0 == iced_x86::OpKind::Memory
                 && k1 == iced_x86::OpKind::Register
                 && !inst.op1_register().is_segment_register()
             {
-                if w32 {
-                    h_mov_mr::<4>
-                } else {
-                    h_mov_mr::<0>
+                match (w32, ea_form(inst)) {
+                    (true, EA_BASE) => h_mov_mr::<4, EA_BASE>,
+                    (true, EA_INDEX) => h_mov_mr::<4, EA_INDEX>,
+                    (true, EA_BOTH) => h_mov_mr::<4, EA_BOTH>,
+                    (true, EA_DISP) => h_mov_mr::<4, EA_DISP>,
+                    (true, _) => h_mov_mr::<4, EA_ANY>,
+                    _ => h_mov_mr::<0, EA_ANY>,
                 }
             } else {
                 h_mov
@@ -187,17 +194,17 @@ fn h_mov_ri<const W: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> 
     Ok(())
 }
 
-fn h_mov_rm<const W: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
-    let ea = c.ea(i);
+fn h_mov_rm<const W: u8, const EA: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+    let ea = c.ea_shaped::<EA>(i);
     let v = c.read_mem(b, i.mem.seg as usize, ea, width(i, W))?;
     wr(c, &i.op[0], W, v);
     Ok(())
 }
 
-fn h_mov_mr<const W: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
+fn h_mov_mr<const W: u8, const EA: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let s = &i.op[1];
     let v = rd(c, s, W);
-    let ea = c.ea(i);
+    let ea = c.ea_shaped::<EA>(i);
     let size = if W == 4 { 4 } else { s.size };
     c.write_mem(b, i.mem.seg as usize, ea, size, v)
 }
@@ -300,13 +307,19 @@ fn alu_handler(m: Mnemonic, inst: &Instruction) -> Handler {
     macro_rules! pick {
         ($op:expr) => {
             match (form, w32) {
-                (FORM_RR, true) => h_alu::<{ $op }, FORM_RR, 4>,
-                (FORM_RI, true) => h_alu::<{ $op }, FORM_RI, 4>,
-                (FORM_RM, true) => h_alu::<{ $op }, FORM_RM, 4>,
-                (FORM_RR, false) => h_alu::<{ $op }, FORM_RR, 0>,
-                (FORM_RI, false) => h_alu::<{ $op }, FORM_RI, 0>,
-                (FORM_RM, false) => h_alu::<{ $op }, FORM_RM, 0>,
-                _ => h_alu::<{ $op }, FORM_ANY, 0>,
+                (FORM_RR, true) => h_alu::<{ $op }, FORM_RR, 4, EA_ANY>,
+                (FORM_RI, true) => h_alu::<{ $op }, FORM_RI, 4, EA_ANY>,
+                (FORM_RM, true) => match ea_form(inst) {
+                    EA_BASE => h_alu::<{ $op }, FORM_RM, 4, EA_BASE>,
+                    EA_INDEX => h_alu::<{ $op }, FORM_RM, 4, EA_INDEX>,
+                    EA_BOTH => h_alu::<{ $op }, FORM_RM, 4, EA_BOTH>,
+                    EA_DISP => h_alu::<{ $op }, FORM_RM, 4, EA_DISP>,
+                    _ => h_alu::<{ $op }, FORM_RM, 4, EA_ANY>,
+                },
+                (FORM_RR, false) => h_alu::<{ $op }, FORM_RR, 0, EA_ANY>,
+                (FORM_RI, false) => h_alu::<{ $op }, FORM_RI, 0, EA_ANY>,
+                (FORM_RM, false) => h_alu::<{ $op }, FORM_RM, 0, EA_ANY>,
+                _ => h_alu::<{ $op }, FORM_ANY, 0, EA_ANY>,
             }
         };
     }
@@ -323,7 +336,7 @@ fn alu_handler(m: Mnemonic, inst: &Instruction) -> Handler {
     }
 }
 
-fn h_alu<const OP: u8, const FORM: u8, const W: u8>(
+fn h_alu<const OP: u8, const FORM: u8, const W: u8, const EA: u8>(
     c: &mut Cpu,
     b: &mut dyn Bus,
     i: &Insn,
@@ -337,7 +350,7 @@ fn h_alu<const OP: u8, const FORM: u8, const W: u8>(
             FORM_RR => rd(c, &i.op[1], W),
             FORM_RI => i.imm,
             _ => {
-                let ea = c.ea(i);
+                let ea = c.ea_shaped::<EA>(i);
                 c.read_mem(b, i.mem.seg as usize, ea, size)?
             }
         };

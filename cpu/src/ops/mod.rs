@@ -38,7 +38,51 @@ pub fn add_sized(v: u64, delta: u64, size: u8) -> u64 {
     }
 }
 
+/// Shapes of a 32-bit effective address that get their own handler
+/// instances, so the common forms skip the generic base/index tests.
+pub const EA_ANY: u8 = 0;
+/// base + disp
+pub const EA_BASE: u8 = 1;
+/// index * scale + disp
+pub const EA_INDEX: u8 = 2;
+/// base + index * scale + disp
+pub const EA_BOTH: u8 = 3;
+/// disp alone
+pub const EA_DISP: u8 = 4;
+
+/// The `EA_*` shape of `inst`'s memory operand (`EA_ANY` unless the
+/// address is 32 bits wide and made of 32-bit registers).
+pub fn ea_form(inst: &Instruction) -> u8 {
+    use iced_x86::Register;
+    let base = inst.memory_base();
+    let index = inst.memory_index();
+    match (base, index) {
+        (Register::None, Register::None) if inst.memory_displ_size() == 4 => EA_DISP,
+        (b, Register::None) if b.is_gpr32() => EA_BASE,
+        (Register::None, x) if x.is_gpr32() => EA_INDEX,
+        (b, x) if b.is_gpr32() && x.is_gpr32() => EA_BOTH,
+        _ => EA_ANY,
+    }
+}
+
 impl Cpu {
+    /// `ea` for an address of shape `EA` (see `ea_form`): the same sum, cut
+    /// to 32 bits.
+    #[inline(always)]
+    pub fn ea_shaped<const EA: u8>(&self, i: &Insn) -> u64 {
+        let m = &i.mem;
+        let g = &self.s.gpr;
+        let base = || g[m.base as usize & 15];
+        let index = || g[m.index as usize & 15].wrapping_mul(m.scale as u64);
+        match EA {
+            EA_BASE => base().wrapping_add(m.disp) & 0xffff_ffff,
+            EA_INDEX => index().wrapping_add(m.disp) & 0xffff_ffff,
+            EA_BOTH => base().wrapping_add(index()).wrapping_add(m.disp) & 0xffff_ffff,
+            EA_DISP => m.disp & 0xffff_ffff,
+            _ => self.ea(i),
+        }
+    }
+
     /// Effective address (offset within the segment) of the memory operand.
     #[inline]
     pub fn ea(&self, i: &Insn) -> u64 {

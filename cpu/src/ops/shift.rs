@@ -14,12 +14,19 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
     let ri = inst.op0_kind() == iced_x86::OpKind::Register
         && inst.op_count() == 2
         && inst.op1_kind() == iced_x86::OpKind::Immediate8;
+    // A full 32-bit register: a plain load and a zero-extending store.
+    let r32 = ri && inst.op0_register().is_gpr32();
     Some(match m {
-        Shl | Sal if ri => h_shift_ri::<SHL>,
-        Shr if ri => h_shift_ri::<SHR>,
-        Sar if ri => h_shift_ri::<SAR>,
-        Rol if ri => h_shift_ri::<ROL>,
-        Ror if ri => h_shift_ri::<ROR>,
+        Shl | Sal if r32 => h_shift_ri::<SHL, 4>,
+        Shr if r32 => h_shift_ri::<SHR, 4>,
+        Sar if r32 => h_shift_ri::<SAR, 4>,
+        Rol if r32 => h_shift_ri::<ROL, 4>,
+        Ror if r32 => h_shift_ri::<ROR, 4>,
+        Shl | Sal if ri => h_shift_ri::<SHL, 0>,
+        Shr if ri => h_shift_ri::<SHR, 0>,
+        Sar if ri => h_shift_ri::<SAR, 0>,
+        Rol if ri => h_shift_ri::<ROL, 0>,
+        Ror if ri => h_shift_ri::<ROR, 0>,
         Shl | Sal => h_shift::<SHL>,
         Shr => h_shift::<SHR>,
         Sar => h_shift::<SAR>,
@@ -100,15 +107,21 @@ fn shift_op(c: &mut Cpu, op: u8, size: u8, x: u64, n: u32) -> u64 {
     }
 }
 
-/// Register destination, immediate count.
-fn h_shift_ri<const OP: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
+/// Register destination, immediate count; `W` = 4 for a 32-bit register.
+fn h_shift_ri<const OP: u8, const W: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let d = &i.op[0];
-    let size = d.size;
+    let size = if W == 4 { 4 } else { d.size };
     let n = ((i.imm & 0xff) as u32) & if size == 8 { 0x3f } else { 0x1f };
     if n != 0 {
-        let x = c.get_reg(d.reg, d.hi, size);
-        let r = shift_op(c, OP, size, x, n);
-        c.put_reg(d.reg, d.hi, size, r);
+        if W == 4 {
+            let x = c.s.gpr[d.reg as usize & 15] & 0xffff_ffff;
+            let r = shift_op(c, OP, 4, x, n);
+            c.s.gpr[d.reg as usize & 15] = r & 0xffff_ffff;
+        } else {
+            let x = c.get_reg(d.reg, d.hi, size);
+            let r = shift_op(c, OP, size, x, n);
+            c.put_reg(d.reg, d.hi, size, r);
+        }
     }
     Ok(())
 }
@@ -127,8 +140,7 @@ fn h_shift<const OP: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 /// Set CF and OF explicitly, leaving the other flags as they are.
 #[inline]
 fn set_cf_of(c: &mut Cpu, cf: bool, of: bool) {
-    let v = if cf { FLAG_CF } else { 0 } | if of { FLAG_OF } else { 0 };
-    c.s.flags.set_arith(FLAG_CF | FLAG_OF, v);
+    c.s.flags.set_rotate(cf, of);
 }
 
 fn h_rcl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {

@@ -58,6 +58,12 @@ fn adv(c: &mut Cpu, reg: usize, s: Str) {
     c.s.gpr[reg] = add_sized(c.s.gpr[reg], s.delta, s.asize);
 }
 
+/// `adv` `n` times over.
+#[inline]
+fn adv_by(c: &mut Cpu, reg: usize, s: Str, n: u64) {
+    c.s.gpr[reg] = add_sized(c.s.gpr[reg], s.delta.wrapping_mul(n), s.asize);
+}
+
 #[inline]
 fn count(c: &Cpu, s: Str) -> u64 {
     c.s.gpr[ECX] & s.amask
@@ -100,9 +106,81 @@ fn run(
     Ok(())
 }
 
+/// `run` for REP MOVS/STOS going upwards, with `bulk` doing as many of at
+/// most `max` elements as it can straight in RAM (returning how many, 0 if
+/// none) before each element that has to take `step`'s ordinary path. The
+/// registers and the yield points come out exactly as with `run`.
+#[inline]
+fn run_bulk(
+    c: &mut Cpu,
+    b: &mut dyn Bus,
+    s: Str,
+    mut bulk: impl FnMut(&mut Cpu, u64) -> u64,
+    mut step: impl FnMut(&mut Cpu, &mut dyn Bus) -> Result<bool>,
+) -> Result<()> {
+    let mut n = 0;
+    while count(c, s) != 0 {
+        let k = bulk(c, count(c, s).min(CHUNK - n));
+        if k != 0 {
+            c.s.gpr[ECX] = add_sized(c.s.gpr[ECX], k.wrapping_neg(), s.asize);
+            n += k;
+        } else {
+            step(c, b)?;
+            dec_count(c, s);
+            n += 1;
+        }
+        if n >= CHUNK && count(c, s) != 0 {
+            c.next_rip = c.s.rip;
+            c.end_block = true;
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Bulk string path only for REP going upwards.
+#[inline]
+fn bulk_ok(i: &Insn, s: Str) -> bool {
+    i.rep != 0 && s.delta == s.size as u64
+}
+
 fn h_movs(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let s = setup(c, i, i.op[0].size);
     let seg = i.mem.seg as usize;
+    if bulk_ok(i, s) {
+        let sz = s.size as u64;
+        let bulk = |c: &mut Cpu, max: u64| {
+            let si = c.s.gpr[ESI] & s.amask;
+            let di = c.s.gpr[EDI] & s.amask;
+            let Some((src, n1)) = c.direct_span(seg, si, s.size, s.amask, max, false) else {
+                return 0;
+            };
+            let Some((dst, n2)) = c.direct_span(ES, di, s.size, s.amask, max, true) else {
+                return 0;
+            };
+            let mut n = n1.min(n2);
+            // Element by element, a destination just above the source
+            // repeats the source's start; copy only what does not overlap.
+            if dst > src && ((dst - src) as u64) < n * sz {
+                n = (dst - src) as u64 / sz;
+                if n == 0 {
+                    return 0;
+                }
+            }
+            let len = (n * sz) as usize;
+            c.mem.ram.copy_within(src..src + len, dst);
+            adv_by(c, ESI, s, n);
+            adv_by(c, EDI, s, n);
+            n
+        };
+        return run_bulk(c, b, s, bulk, |c, b| {
+            let v = c.read_mem(b, seg, c.s.gpr[ESI] & s.amask, s.size)?;
+            c.write_mem(b, ES, c.s.gpr[EDI] & s.amask, s.size, v)?;
+            adv(c, ESI, s);
+            adv(c, EDI, s);
+            Ok(true)
+        });
+    }
     run(c, b, i, s, |c, b| {
         let v = c.read_mem(b, seg, c.s.gpr[ESI] & s.amask, s.size)?;
         c.write_mem(b, ES, c.s.gpr[EDI] & s.amask, s.size, v)?;
@@ -115,6 +193,31 @@ fn h_movs(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 fn h_stos(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let s = setup(c, i, i.op[0].size);
     let v = c.s.gpr[EAX] & size_mask(s.size);
+    if bulk_ok(i, s) {
+        let bytes = v.to_le_bytes();
+        let pat = &bytes[..s.size as usize];
+        let bulk = |c: &mut Cpu, max: u64| {
+            let di = c.s.gpr[EDI] & s.amask;
+            let Some((dst, n)) = c.direct_span(ES, di, s.size, s.amask, max, true) else {
+                return 0;
+            };
+            let area = &mut c.mem.ram[dst..dst + (n * s.size as u64) as usize];
+            if s.size == 1 {
+                area.fill(v as u8);
+            } else {
+                for e in area.chunks_exact_mut(pat.len()) {
+                    e.copy_from_slice(pat);
+                }
+            }
+            adv_by(c, EDI, s, n);
+            n
+        };
+        return run_bulk(c, b, s, bulk, |c, b| {
+            c.write_mem(b, ES, c.s.gpr[EDI] & s.amask, s.size, v)?;
+            adv(c, EDI, s);
+            Ok(true)
+        });
+    }
     run(c, b, i, s, |c, b| {
         c.write_mem(b, ES, c.s.gpr[EDI] & s.amask, s.size, v)?;
         adv(c, EDI, s);
