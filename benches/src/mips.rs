@@ -1,12 +1,14 @@
-//! Interpreter throughput on the compute-bound guest (test-images/bench.c):
-//! guest instructions retired, wall time and MIPS, median of several runs,
+//! Throughput on the compute-bound guest (test-images/bench.c) under the
+//! interpreter, the JIT (`--jit on`, default threshold) and the JIT
+//! compiling every block first (`--jit always`): guest instructions
+//! retired, wall time and MIPS, median of several runs,
 //! for the normal layout and the one whose hot loop straddles a page; when
 //! qemu-system-i386 is installed, the same images under QEMU TCG in the same
 //! run, and the ratio.
 //!
 //!   cargo run --release -p leap-benches --bin mips [-- RUNS]
 
-use leap_machine::{Boot, Config, Machine, RunOutcome, Serial};
+use leap_machine::{Boot, Config, JitMode, Machine, RunOutcome, Serial, DEFAULT_JIT_THRESHOLD};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// One Leap run in-process: (instructions, seconds).
-fn leap_run(image: &[u8]) -> (u64, f64) {
+fn leap_run(image: &[u8], jit: JitMode) -> (u64, f64) {
     let mut cfg = Config::new(
         128 << 20,
         Boot::Multiboot {
@@ -34,6 +36,7 @@ fn leap_run(image: &[u8]) -> (u64, f64) {
     );
     cfg.timeout = Some(Duration::from_secs(600));
     cfg.serial = Serial::None;
+    cfg.jit = jit;
     let mut m = Machine::new(cfg, Box::new(std::io::sink())).expect("bench image loads");
     let t = Instant::now();
     let out = m.run();
@@ -80,16 +83,36 @@ fn main() {
     println!("runs per figure: {runs} (medians)");
     for name in ["bench", "bench_straddle"] {
         let image = std::fs::read(dir.join(format!("{name}.elf"))).unwrap();
-        let mut times = Vec::new();
+        let tiers = [
+            ("interpreter", JitMode::Off),
+            (
+                "jit on",
+                JitMode::On {
+                    threshold: DEFAULT_JIT_THRESHOLD,
+                },
+            ),
+            ("jit always", JitMode::Always),
+        ];
         let mut insns = 0;
-        for _ in 0..runs {
-            let (n, s) = leap_run(&image);
-            insns = n;
-            times.push(s);
+        let mut t = 0.0;
+        let mut base = 0.0;
+        for (label, mode) in tiers {
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let (n, s) = leap_run(&image, mode);
+                insns = n;
+                times.push(s);
+            }
+            t = median(times);
+            if mode == JitMode::Off {
+                base = t;
+            }
+            let mips = insns as f64 / t / 1e6;
+            println!(
+                "{name}: leap {label}: {insns} instructions, {t:.3} s, {mips:.1} MIPS ({:.2}x the interpreter)",
+                base / t
+            );
         }
-        let t = median(times);
-        let mips = insns as f64 / t / 1e6;
-        println!("{name}: leap interpreter: {insns} instructions, {t:.3} s, {mips:.1} MIPS");
         if have_qemu {
             let q: Vec<f64> = (0..runs).filter_map(|_| qemu_run(&dir, name)).collect();
             if q.len() == runs {
@@ -98,8 +121,9 @@ fn main() {
                 // Leap's count (QEMU's time includes its start-up).
                 let qmips = insns as f64 / qt / 1e6;
                 println!(
-                    "{name}: qemu-system-i386 TCG: {qt:.3} s, ~{qmips:.1} MIPS; leap/qemu speed ratio {:.3}",
-                    qt / t
+                    "{name}: qemu-system-i386 TCG: {qt:.3} s, ~{qmips:.1} MIPS; leap (jit always)/qemu speed ratio {:.3}, interpreter/qemu {:.3}",
+                    qt / t,
+                    qt / base
                 );
             } else {
                 println!("{name}: qemu-system-i386 run failed; no ratio");

@@ -10,9 +10,15 @@
 //! compares the FPU registers, control word, tag word (empty or not) and
 //! the status-word bits Unicorn models (TOP, C0, C2, C3); see
 //! tools/difftest/unicorn_deviations.md.
+//!
+//! The `*_under_the_jit` tests run the same streams as whole blocks in the
+//! interpreter and with every block compiled by the JIT (`--jit always`),
+//! and require identical final states.
 
 use leap_cpu::state::{Segment, CS};
+use leap_cpu::tier::TierHook;
 use leap_cpu::{Cpu, NullBus};
+use leap_jit::Tier;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -46,8 +52,8 @@ fn generate(out: &Path, steps: u64, seed: u64, fpu: bool) -> bool {
     matches!(st, Ok(s) if s.success())
 }
 
-/// Replay one case; returns a description of the first mismatch.
-fn replay(case: &Value) -> Result<usize, String> {
+/// A CPU in the case's initial state.
+fn setup(case: &Value) -> Cpu {
     let mode = num(&case["mode"]);
     let mut need = 1u64 << 20;
     let code_addr = num(&case["code_addr"]);
@@ -79,6 +85,77 @@ fn replay(case: &Value) -> Result<usize, String> {
         cpu.mem
             .load(num(&m["addr"]), &hex(m["data"].as_str().unwrap()));
     }
+    cpu
+}
+
+thread_local! {
+    static JIT_TIER: std::cell::RefCell<Option<TierHook>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run the case's instructions as blocks, once in the interpreter and once
+/// with every block compiled first (`--jit always`); the two must end in
+/// exactly the same state. (The interpreter is held to Unicorn step by
+/// step in `replay`.)
+fn replay_jit(case: &Value) -> Result<usize, String> {
+    let steps = case["steps"].as_array().unwrap().len() as u64;
+    let mut interp = setup(case);
+    let mut jit = setup(case);
+    // One tier for all cases: building a code generator per case would
+    // dominate the test's time.
+    let hook = JIT_TIER.with(|t| t.borrow_mut().take());
+    let hook = match hook {
+        Some(h) => h,
+        None => TierHook {
+            tier: Box::new(Tier::inline().map_err(|e| e.to_string())?),
+            threshold: 1,
+            always: true,
+        },
+    };
+    let compiled_before = hook
+        .tier
+        .as_any()
+        .downcast_ref::<Tier>()
+        .unwrap()
+        .stats
+        .installed;
+    jit.set_tier(Some(hook));
+    let a = interp.run(&mut NullBus, steps);
+    let b = jit.run(&mut NullBus, steps);
+    let compiled = jit.tier_as::<Tier>().unwrap().stats.installed - compiled_before;
+    JIT_TIER.with(|t| *t.borrow_mut() = jit.tier.take());
+    if a != b {
+        return Err(format!("exits differ: interpreter {a:?}, JIT {b:?}"));
+    }
+    if compiled == 0 {
+        return Err("nothing compiled".into());
+    }
+    for i in 0..16 {
+        if interp.s.gpr[i] != jit.s.gpr[i] {
+            return Err(format!(
+                "gpr[{i}]: interpreter {:#x}, JIT {:#x}",
+                interp.s.gpr[i], jit.s.gpr[i]
+            ));
+        }
+    }
+    let (fa, fb) = (interp.s.flags.get(), jit.s.flags.get());
+    if (interp.s.rip, fa, interp.icount) != (jit.s.rip, fb, jit.icount) {
+        return Err(format!(
+            "rip/flags/icount: interpreter {:#x}/{fa:#x}/{}, JIT {:#x}/{fb:#x}/{}",
+            interp.s.rip, interp.icount, jit.s.rip, jit.icount
+        ));
+    }
+    if format!("{:?}", interp.s) != format!("{:?}", jit.s) {
+        return Err("CpuState differs".into());
+    }
+    if interp.mem.ram != jit.mem.ram {
+        return Err("RAM differs".into());
+    }
+    Ok(interp.icount as usize)
+}
+
+/// Replay one case; returns a description of the first mismatch.
+fn replay(case: &Value) -> Result<usize, String> {
+    let mut cpu = setup(case);
     cpu.trace = std::env::var("LEAP_DIFF_TRACE").is_ok();
     let mut bus = NullBus;
     let steps = case["steps"].as_array().unwrap();
@@ -200,7 +277,28 @@ fn unicorn_fpu_differential() {
     run_diff("LEAP_DIFF_FPU_STEPS", 30_000, true);
 }
 
+#[test]
+fn unicorn_streams_under_the_jit() {
+    run_diff_with("LEAP_DIFF_STEPS", 100_000, false, replay_jit, "int, JIT");
+}
+
+#[test]
+fn unicorn_fpu_streams_under_the_jit() {
+    run_diff_with("LEAP_DIFF_FPU_STEPS", 30_000, true, replay_jit, "fpu, JIT");
+}
+
 fn run_diff(steps_var: &str, default_steps: u64, fpu: bool) {
+    let kind = if fpu { "fpu" } else { "int" };
+    run_diff_with(steps_var, default_steps, fpu, replay, kind);
+}
+
+fn run_diff_with(
+    steps_var: &str,
+    default_steps: u64,
+    fpu: bool,
+    replay: fn(&Value) -> Result<usize, String>,
+    what: &str,
+) {
     let steps: u64 = std::env::var(steps_var)
         .ok()
         .and_then(|s| s.parse().ok())
@@ -238,7 +336,7 @@ fn run_diff(steps_var: &str, default_steps: u64, fpu: bool) {
         }
     }
     eprintln!(
-        "unicorn differential ({kind}): {cases} cases, {total} instructions matched, {} cases differ",
+        "unicorn differential ({what}): {cases} cases, {total} instructions matched, {} cases differ",
         failures.len()
     );
     for f in failures.iter().take(40) {

@@ -45,7 +45,11 @@ pub(crate) fn err(e: impl fmt::Display) -> JitError {
 
 fn shared_flags() -> settings::Builder {
     let mut f = settings::builder();
-    f.set("opt_level", "speed").unwrap();
+    let opt = std::env::var("LEAP_JIT_OPT").unwrap_or_else(|_| "speed".into());
+    f.set("opt_level", &opt).unwrap();
+    if let Ok(ra) = std::env::var("LEAP_JIT_REGALLOC") {
+        f.set("regalloc_algorithm", &ra).unwrap();
+    }
     // The IR comes from our own translator, checked by tests; verifying
     // every function again costs a large share of the compile time.
     f.set("enable_verifier", "false").unwrap();
