@@ -10,7 +10,9 @@
 //! - FADT, revision 3 (ACPI 2.0), with both the 32-bit and the extended
 //!   (GAS) addresses of the PIIX4 PM blocks, which must agree;
 //! - MADT: one local APIC, the I/O APIC, ISA overrides and LINT1 = NMI;
-//! - DSDT with `\_S5_`, so the OS knows the SLP_TYP value for soft off.
+//! - DSDT with `\_S5_`, so the OS knows the SLP_TYP value for soft off,
+//!   and the PCI root bridge: with ACPI on, Linux finds PCI buses only
+//!   through PNP0A03 devices in the namespace.
 //!
 //! The fixed-layout tables are written here field by field (each is a
 //! short list of offsets); the AML comes from rust-vmm's `acpi_tables`
@@ -35,6 +37,9 @@ pub struct AcpiConfig {
     pub reset: Option<(u16, u8)>,
     /// The CMOS index of the RTC's century byte, 0 for none.
     pub rtc_century: u8,
+    /// The memory window PCI devices may be placed in (first and last
+    /// byte): from the top of RAM to below the I/O APIC.
+    pub pci_mem: (u32, u32),
 }
 
 pub const RSDP_LEN: usize = 36;
@@ -160,7 +165,8 @@ fn fadt(c: &AcpiConfig, facs: u32, dsdt: u32) -> Vec<u8> {
         t[128] = value;
     }
     put32(&mut t, 112, flags);
-    put64(&mut t, 132, facs as u64);
+    // X_FIRMWARE_CTRL stays 0: the spec allows only one of the two FACS
+    // pointers to be set (and Linux would load the FACS twice).
     put64(&mut t, 140, dsdt as u64);
     // ACPICA checks each extended block against its 32-bit twin: same
     // address, bit width = 8 x the length byte.
@@ -198,9 +204,15 @@ fn madt(c: &AcpiConfig) -> Vec<u8> {
     sdt(b"APIC", 1, &b)
 }
 
-/// The DSDT's AML: `Name (\_S5, Package () { typ, typ, 0, 0 })`. The first
-/// two elements are the SLP_TYP values for PM1a_CNT and PM1b_CNT (there
-/// is no PM1b; it gets the same value by convention), the rest reserved.
+/// The DSDT's AML.
+///
+/// `Name (\_S5, Package () { typ, typ, 0, 0 })`: the first two elements
+/// are the SLP_TYP values for PM1a_CNT and PM1b_CNT (there is no PM1b; it
+/// gets the same value by convention), the rest reserved.
+///
+/// `\_SB.PCI0`, the host bridge: bus 0-255, the configuration ports it
+/// consumes, and the windows it forwards: all other ports, the legacy VGA
+/// hole and the memory between RAM and the I/O APIC.
 fn dsdt(c: &AcpiConfig) -> Vec<u8> {
     let typ = c.s5_slp_typ;
     let zero = 0u8;
@@ -208,6 +220,34 @@ fn dsdt(c: &AcpiConfig) -> Vec<u8> {
     aml::Name::new(
         "\\_S5_".into(),
         &aml::Package::new(vec![&typ, &typ, &zero, &zero]),
+    )
+    .to_aml_bytes(&mut body);
+    let bus = aml::AddressSpace::new_bus_number(0u16, 0xffu16);
+    let cfg_ports = aml::IO::new(0xcf8, 0xcf8, 1, 8);
+    let io_low = aml::AddressSpace::new_io(0u16, 0xcf7u16, None);
+    let io_high = aml::AddressSpace::new_io(0xd00u16, 0xffffu16, None);
+    let mem = |lo: u32, hi: u32| {
+        aml::AddressSpace::new_memory(aml::AddressSpaceCacheable::NotCacheable, true, lo, hi, None)
+    };
+    let vga = mem(0xa_0000, 0xb_ffff);
+    let hole = mem(c.pci_mem.0, c.pci_mem.1);
+    let mut windows: Vec<&dyn Aml> = vec![&bus, &cfg_ports, &io_low, &io_high, &vga];
+    if c.pci_mem.0 < c.pci_mem.1 {
+        windows.push(&hole);
+    }
+    let crs = aml::ResourceTemplate::new(windows);
+    let hid = aml::EISAName::new("PNP0A03");
+    aml::Scope::new(
+        "\\_SB_".into(),
+        vec![&aml::Device::new(
+            "PCI0".into(),
+            vec![
+                &aml::Name::new("_HID".into(), &hid),
+                &aml::Name::new("_ADR".into(), &zero),
+                &aml::Name::new("_UID".into(), &zero),
+                &aml::Name::new("_CRS".into(), &crs),
+            ],
+        )],
     )
     .to_aml_bytes(&mut body);
     // Revision 2: integers in this table's AML are 64-bit.
@@ -275,6 +315,7 @@ mod tests {
             s5_slp_typ: 0,
             reset: Some((0xcf9, 0x06)),
             rtc_century: 0x32,
+            pci_mem: (0x1000_0000, 0xfebf_ffff),
         }
     }
 
@@ -378,13 +419,13 @@ mod tests {
     }
 
     #[test]
-    fn facs_is_64_byte_aligned_and_referenced_twice() {
+    fn facs_is_64_byte_aligned_and_referenced_once() {
         let blob = build(BASE, &cfg());
         let xsdt = table(&blob, u64_at(&blob, 24));
         let fadt = table(&blob, u64_at(xsdt, HEADER_LEN));
         let facs_at = u32_at(fadt, 36);
         assert_eq!(facs_at % 64, 0);
-        assert_eq!(u64_at(fadt, 132), facs_at as u64, "X_FIRMWARE_CTRL");
+        assert_eq!(u64_at(fadt, 132), 0, "X_FIRMWARE_CTRL excludes FIRMWARE_CTRL");
         let facs = table(&blob, facs_at as u64);
         assert_eq!(&facs[0..4], b"FACS");
         assert_eq!(facs.len(), 64);
@@ -479,18 +520,60 @@ mod tests {
         assert_eq!(&d[0..4], b"DSDT");
         assert_eq!(d[8], 2);
         // NameOp, \_S5_, PackageOp, PkgLength 6, 4 elements, ZeroOp x 4.
-        assert_eq!(
-            &d[HEADER_LEN..],
-            &[0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0, 0, 0, 0]
-        );
+        let s5 = [0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0, 0, 0, 0];
+        assert_eq!(&d[HEADER_LEN..HEADER_LEN + s5.len()], &s5);
         // Another SLP_TYP value is a BytePrefix constant.
         let mut c = cfg();
         c.s5_slp_typ = 5;
         let d = dsdt(&c);
-        assert_eq!(
-            &d[HEADER_LEN..],
-            &[0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0a, 5, 0x0a, 5, 0, 0]
-        );
+        let s5 = [0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0a, 5, 0x0a, 5, 0, 0];
+        assert_eq!(&d[HEADER_LEN..HEADER_LEN + s5.len()], &s5);
+        assert_eq!(sum(&d), 0);
+    }
+
+    /// Finds `needle` in `hay`.
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    #[test]
+    fn dsdt_declares_the_pci_root_bridge() {
+        let d = dsdt(&cfg());
+        let aml = &d[HEADER_LEN + 13..];
+        // Scope (\_SB) { Device (PCI0) { ... } }, each with a PkgLength
+        // that covers exactly the rest of the table.
+        assert_eq!(aml[0], 0x10, "ScopeOp");
+        let pkg_len = |b: &[u8]| -> (usize, usize) {
+            match b[0] >> 6 {
+                0 => ((b[0] & 0x3f) as usize, 1),
+                n => {
+                    let mut v = (b[0] & 0x0f) as usize;
+                    for k in 0..n as usize {
+                        v |= (b[1 + k] as usize) << (4 + 8 * k);
+                    }
+                    (v, 1 + n as usize)
+                }
+            }
+        };
+        let (len, n) = pkg_len(&aml[1..]);
+        assert_eq!(1 + len, aml.len());
+        assert_eq!(&aml[1 + n..1 + n + 5], b"\\_SB_");
+        let dev = &aml[1 + n + 5..];
+        assert_eq!(&dev[0..2], &[0x5b, 0x82], "DeviceOp");
+        let (len, n) = pkg_len(&dev[2..]);
+        assert_eq!(2 + len, dev.len());
+        assert_eq!(&dev[2 + n..2 + n + 4], b"PCI0");
+        // _HID EISAID ("PNP0A03") is the dword 0x030AD041.
+        let hid = find(dev, b"_HID").unwrap();
+        assert_eq!(&dev[hid + 4..hid + 9], &[0x0c, 0x41, 0xd0, 0x0a, 0x03]);
+        // _CRS: the bus range, the 0xCF8 ports, and the memory hole.
+        let crs = find(dev, b"_CRS").unwrap();
+        let res = &dev[crs..];
+        assert!(find(res, &[0x88, 0x0d, 0x00, 0x02]).is_some(), "bus numbers");
+        assert!(find(res, &[0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 1, 8]).is_some());
+        assert!(find(res, &0x1000_0000u32.to_le_bytes()).is_some());
+        assert!(find(res, &0xfebf_ffffu32.to_le_bytes()).is_some());
+        assert_eq!(&res[res.len() - 2..], &[0x79, 0x00], "end tag, checksum 0");
         assert_eq!(sum(&d), 0);
     }
 

@@ -294,13 +294,16 @@ fn write_firmware_tables(cpu: &mut Cpu) {
         },
     );
     cpu.mem.load(MPTABLE_ADDR, &table);
-    let acpi = acpi::build(ACPI_ADDR as u32, &acpi_config());
+    let acpi = acpi::build(ACPI_ADDR as u32, &acpi_config(cpu.mem.size()));
     debug_assert!(acpi.len() as u64 <= ACPI_AREA);
     cpu.mem.load(ACPI_ADDR, &acpi);
 }
 
+/// The last byte PCI memory may use: the I/O APIC window follows.
+const PCI_MEM_END: u32 = leap_devices::ioapic::IOAPIC_BASE as u32 - 1;
+
 /// The board as the ACPI tables describe it.
-pub fn acpi_config() -> acpi::AcpiConfig {
+pub fn acpi_config(ram_bytes: u64) -> acpi::AcpiConfig {
     acpi::AcpiConfig {
         lapic_addr: leap_devices::lapic::LAPIC_BASE as u32,
         lapic_id: 0,
@@ -314,6 +317,10 @@ pub fn acpi_config() -> acpi::AcpiConfig {
             leap_devices::piix3::RC_SRST | leap_devices::piix3::RC_RCPU,
         )),
         rtc_century: leap_devices::rtc::CENTURY_INDEX,
+        pci_mem: (
+            (ram_bytes.div_ceil(1 << 20) << 20).min(PCI_MEM_END as u64) as u32,
+            PCI_MEM_END,
+        ),
     }
 }
 
@@ -354,7 +361,7 @@ mod tests {
 
     #[test]
     fn acpi_tables_fit_their_area_inside_reserved_memory() {
-        let blob = acpi::build(ACPI_ADDR as u32, &acpi_config());
+        let blob = acpi::build(ACPI_ADDR as u32, &acpi_config(cpu.mem.size()));
         assert!(blob.len() as u64 <= ACPI_AREA);
         assert!(ACPI_ADDR + ACPI_AREA <= MPTABLE_ADDR);
         assert!(ACPI_ADDR >= 0xe0000 && ACPI_ADDR % 16 == 0);
