@@ -425,7 +425,11 @@ mod tests {
         let fadt = table(&blob, u64_at(xsdt, HEADER_LEN));
         let facs_at = u32_at(fadt, 36);
         assert_eq!(facs_at % 64, 0);
-        assert_eq!(u64_at(fadt, 132), 0, "X_FIRMWARE_CTRL excludes FIRMWARE_CTRL");
+        assert_eq!(
+            u64_at(fadt, 132),
+            0,
+            "X_FIRMWARE_CTRL excludes FIRMWARE_CTRL"
+        );
         let facs = table(&blob, facs_at as u64);
         assert_eq!(&facs[0..4], b"FACS");
         assert_eq!(facs.len(), 64);
@@ -520,13 +524,17 @@ mod tests {
         assert_eq!(&d[0..4], b"DSDT");
         assert_eq!(d[8], 2);
         // NameOp, \_S5_, PackageOp, PkgLength 6, 4 elements, ZeroOp x 4.
-        let s5 = [0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0, 0, 0, 0];
+        let s5 = [
+            0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0, 0, 0, 0,
+        ];
         assert_eq!(&d[HEADER_LEN..HEADER_LEN + s5.len()], &s5);
         // Another SLP_TYP value is a BytePrefix constant.
         let mut c = cfg();
         c.s5_slp_typ = 5;
         let d = dsdt(&c);
-        let s5 = [0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0a, 5, 0x0a, 5, 0, 0];
+        let s5 = [
+            0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0a, 5, 0x0a, 5, 0, 0,
+        ];
         assert_eq!(&d[HEADER_LEN..HEADER_LEN + s5.len()], &s5);
         assert_eq!(sum(&d), 0);
     }
@@ -569,7 +577,10 @@ mod tests {
         // _CRS: the bus range, the 0xCF8 ports, and the memory hole.
         let crs = find(dev, b"_CRS").unwrap();
         let res = &dev[crs..];
-        assert!(find(res, &[0x88, 0x0d, 0x00, 0x02]).is_some(), "bus numbers");
+        assert!(
+            find(res, &[0x88, 0x0d, 0x00, 0x02]).is_some(),
+            "bus numbers"
+        );
         assert!(find(res, &[0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 1, 8]).is_some());
         assert!(find(res, &0x1000_0000u32.to_le_bytes()).is_some());
         assert!(find(res, &0xfebf_ffffu32.to_le_bytes()).is_some());

@@ -127,7 +127,12 @@ fn linux_boots_to_userland_deterministically() {
     ] {
         assert!(out.contains(want), "serial lacks {want:?}:\n{out}");
     }
-    for bad in ["ACPI Error", "ACPI BIOS Error", "ACPI Warning", "ACPI BIOS Warning"] {
+    for bad in [
+        "ACPI Error",
+        "ACPI BIOS Error",
+        "ACPI Warning",
+        "ACPI BIOS Warning",
+    ] {
         assert!(!out.contains(bad), "{bad:?} in the kernel log:\n{out}");
     }
     let cpuinfo_flags = out

@@ -269,6 +269,10 @@ pub const MPTABLE_ADDR: u64 = 0xf6000;
 /// MP tables, in the same reserved BIOS area the OS scans for the RSDP.
 pub const ACPI_ADDR: u64 = 0xf5000;
 pub const ACPI_AREA: u64 = 0x1000;
+// Inside the RSDP scan range, 16-byte aligned, clear of the MP tables.
+const _: () = assert!(
+    ACPI_ADDR >= 0xe0000 && ACPI_ADDR.is_multiple_of(16) && ACPI_ADDR + ACPI_AREA <= MPTABLE_ADDR
+);
 
 /// What a BIOS would leave for a directly booted kernel: the BIOS data
 /// area's memory fields, the MP tables that describe the APICs, and the
@@ -361,10 +365,10 @@ mod tests {
 
     #[test]
     fn acpi_tables_fit_their_area_inside_reserved_memory() {
-        let blob = acpi::build(ACPI_ADDR as u32, &acpi_config(cpu.mem.size()));
+        let blob = acpi::build(ACPI_ADDR as u32, &acpi_config(256 << 20));
+        assert_eq!(acpi_config(256 << 20).pci_mem, (0x1000_0000, 0xfebf_ffff));
+        assert_eq!(acpi_config(3584 << 20).pci_mem.0, 0xe000_0000);
         assert!(blob.len() as u64 <= ACPI_AREA);
-        assert!(ACPI_ADDR + ACPI_AREA <= MPTABLE_ADDR);
-        assert!(ACPI_ADDR >= 0xe0000 && ACPI_ADDR % 16 == 0);
         let map = e820::pc_map(256 << 20);
         assert!(map.iter().any(|e| e.kind == e820::RESERVED
             && e.addr <= ACPI_ADDR
