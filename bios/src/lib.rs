@@ -1,6 +1,7 @@
 //! leap-bios: firmware and direct-boot loaders: multiboot (v1) ELF kernels,
 //! Linux bzImages (32-bit boot protocol) and raw BIOS ROM images.
 
+pub mod acpi;
 pub mod e820;
 pub mod linux;
 pub mod mptable;

@@ -22,6 +22,7 @@ pub mod lapic;
 pub mod pci;
 pub mod pic;
 pub mod piix3;
+pub mod piix4_pm;
 pub mod pit;
 pub mod port92;
 pub mod post_code;

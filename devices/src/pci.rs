@@ -293,6 +293,15 @@ impl PciBus {
         self.slots[Self::slot(dev, func)].as_deref_mut()
     }
 
+    /// The function at `dev`.`func` as its concrete type, read-only.
+    pub fn get<T: PciFunction>(&self, dev: u8, func: u8) -> Option<&T> {
+        if dev >= 32 || func >= 8 {
+            return None;
+        }
+        let f: &dyn Any = self.slots[Self::slot(dev, func)].as_deref()?;
+        f.downcast_ref::<T>()
+    }
+
     /// The function at `dev`.`func` as its concrete type.
     pub fn get_mut<T: PciFunction>(&mut self, dev: u8, func: u8) -> Option<&mut T> {
         let f: &mut dyn Any = self.function_mut(dev, func)?;
@@ -547,6 +556,9 @@ mod tests {
     fn downcast_to_concrete_type() {
         let mut bus = bus_with(2, 0, 0);
         assert!(bus.get_mut::<Dummy>(2, 0).is_some());
+        assert!(bus.get::<Dummy>(2, 0).is_some());
+        assert!(bus.get::<Dummy>(2, 1).is_none());
+        assert!(bus.get::<Dummy>(32, 0).is_none());
         assert!(bus.get_mut::<Dummy>(2, 1).is_none());
         assert!(bus.function_mut(32, 0).is_none());
         assert!(bus.function_mut(0, 8).is_none());

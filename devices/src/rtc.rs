@@ -34,7 +34,8 @@ const REG_B: usize = 0x0b;
 const REG_C: usize = 0x0c;
 const REG_D: usize = 0x0d;
 /// The PC/AT convention (and the ACPI FADT default) for the century byte.
-const CENTURY: usize = 0x32;
+pub const CENTURY_INDEX: u8 = 0x32;
+const CENTURY: usize = CENTURY_INDEX as usize;
 
 const A_UIP: u8 = 0x80;
 const A_DIVIDER: u8 = 0x70;

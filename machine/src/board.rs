@@ -13,6 +13,7 @@ use leap_devices::lapic::{Lapic, LAPIC_BASE};
 use leap_devices::pci::PciBus;
 use leap_devices::pic::Pic;
 use leap_devices::piix3::{Piix3, ResetControl};
+use leap_devices::piix4_pm::Piix4Pm;
 use leap_devices::pit::Pit;
 use leap_devices::port92::Port92;
 use leap_devices::post_code::{self, PostCode};
@@ -27,6 +28,11 @@ pub const COM_PORTS: [(u16, u8); 4] = [(0x3f8, 4), (0x2f8, 3), (0x3e8, 4), (0x2e
 
 /// The I/O APIC's ID (the local APIC has 0).
 pub const IOAPIC_ID: u8 = 1;
+/// Where the PIIX4 power-management function sits (bus 0, 1.3), and the ISA
+/// IRQ its SCI drives (hardwired on QEMU's PC; the FADT and MADT say so).
+pub const PM_DEV: u8 = 1;
+pub const PM_FUNC: u8 = 3;
+pub const SCI_IRQ: u8 = 9;
 const APIC_BASE_BSP: u64 = 1 << 8;
 const APIC_BASE_ENABLE: u64 = 1 << 11;
 const MSR_APIC_BASE: u32 = 0x1b;
@@ -48,7 +54,8 @@ pub struct Board {
     pub uarts: [Uart; 4],
     pub i8042: I8042,
     pub port92: Port92,
-    /// PCI bus 0: the i440FX host bridge (00.0) and the PIIX3 ISA bridge (01.0).
+    /// PCI bus 0: the i440FX host bridge (00.0), the PIIX3 ISA bridge (01.0)
+    /// and the PIIX4 power-management function (01.3, see [`Board::pm`]).
     pub pci: PciBus,
     pub reset_control: ResetControl,
     pub post: PostCode,
@@ -65,6 +72,8 @@ pub struct Board {
     serial_tail: Vec<u8>,
     /// Why the guest asked for a reset, once it has.
     pub reset_request: Option<&'static str>,
+    /// The guest entered ACPI S5 (soft off).
+    pub power_off: bool,
     pub trace_post: bool,
     /// BIOS ROM mapped at the top of the 4 GiB space.
     pub rom_high: Vec<u8>,
@@ -89,6 +98,7 @@ impl Board {
                 let mut pci = PciBus::new();
                 pci.add(0, 0, Box::new(I440fx::new()));
                 pci.add(1, 0, Box::new(Piix3::new()));
+                pci.add(PM_DEV, PM_FUNC, Box::new(Piix4Pm::new()));
                 pci
             },
             reset_control: ResetControl::new(),
@@ -101,10 +111,25 @@ impl Board {
             expect_seen: false,
             serial_tail: Vec::new(),
             reset_request: None,
+            power_off: false,
             trace_post: false,
             rom_high: Vec::new(),
             warned_ports: HashSet::new(),
         }
+    }
+
+    /// The power-management function. It lives on the PCI bus, which owns
+    /// it; the board reaches it there for its I/O block, clock and SCI.
+    pub fn pm(&mut self) -> &mut Piix4Pm {
+        self.pci
+            .get_mut::<Piix4Pm>(PM_DEV, PM_FUNC)
+            .expect("the board plugs the PIIX4 PM function in at 1.3")
+    }
+
+    fn pm_ref(&self) -> &Piix4Pm {
+        self.pci
+            .get::<Piix4Pm>(PM_DEV, PM_FUNC)
+            .expect("the board plugs the PIIX4 PM function in at 1.3")
     }
 
     fn rom_base(&self) -> u64 {
@@ -124,6 +149,7 @@ impl Board {
         self.rtc.advance(now);
         self.i8042.advance(now);
         self.lapic.advance(now);
+        self.pm().advance(now);
         for u in self.uarts.iter_mut() {
             u.advance(now);
         }
@@ -137,6 +163,7 @@ impl Board {
             self.rtc.next_deadline(),
             self.i8042.next_deadline(),
             self.lapic.next_deadline(),
+            self.pm_ref().next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -170,6 +197,7 @@ impl Board {
         self.isa_irq(3, com[3]);
         self.isa_irq(4, com[4]);
         self.isa_irq(8, self.rtc.irq_level());
+        self.isa_irq(SCI_IRQ, self.pm_ref().sci_level());
         self.isa_irq(12, self.i8042.irq12());
         self.isa_irq(13, self.ferr);
         self.route_apic_messages();
@@ -326,6 +354,11 @@ impl Bus for Board {
                     self.uarts[k].advance(now);
                     self.uarts[k].read(port, size)
                 }
+                None if self.pm_ref().claims(port) => {
+                    let pm = self.pm();
+                    pm.advance(now);
+                    pm.read(port, size)
+                }
                 None => {
                     self.unassigned_port(port, "read");
                     return ones(size);
@@ -378,6 +411,14 @@ impl Bus for Board {
                     self.uarts[k].advance(now);
                     self.uarts[k].write(port, size, value);
                     self.flush_serial();
+                }
+                None if self.pm_ref().claims(port) => {
+                    let pm = self.pm();
+                    pm.advance(now);
+                    pm.write(port, size, value);
+                    if pm.take_power_off() {
+                        self.power_off = true;
+                    }
                 }
                 None => {
                     self.unassigned_port(port, "write");
@@ -457,6 +498,111 @@ impl Bus for Board {
     }
 
     fn stop_requested(&self) -> bool {
-        self.debug_exit.status.is_some() || self.reset_request.is_some() || self.expect_seen
+        self.debug_exit.status.is_some()
+            || self.reset_request.is_some()
+            || self.power_off
+            || self.expect_seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ClockMode;
+    use leap_devices::piix4_pm::{self, PM1_CNT, PM1_EN, PM1_STS, PM_TMR, PWRBTN_EN, SLP_EN};
+
+    fn board() -> Board {
+        let mut b = Board::new(
+            Clock::new(ClockMode::Deterministic),
+            0,
+            Box::new(std::io::sink()),
+        );
+        b.pm().firmware_init(piix4_pm::DEFAULT_BASE);
+        b
+    }
+
+    const PM: u16 = piix4_pm::DEFAULT_BASE;
+
+    #[test]
+    fn pm_function_is_on_the_pci_bus_at_1_3() {
+        let mut b = board();
+        b.io_write(0xcf8, 4, 0x8000_0b00);
+        assert_eq!(b.io_read(0xcfc, 4), 0x7113_8086);
+        b.io_write(0xcf8, 4, 0x8000_0b40);
+        assert_eq!(b.io_read(0xcfc, 4), 0x601);
+    }
+
+    #[test]
+    fn pm_block_follows_pmba_and_pmregmisc() {
+        let mut b = Board::new(
+            Clock::new(ClockMode::Deterministic),
+            0,
+            Box::new(std::io::sink()),
+        );
+        assert_eq!(b.io_read(PM + PM1_CNT, 2), 0xffff, "not decoded at reset");
+        b.io_write(0xcf8, 4, 0x8000_0b40);
+        b.io_write(0xcfc, 4, 0xb000);
+        b.io_write(0xcf8, 4, 0x8000_0b80);
+        b.io_write(0xcfc, 1, 1);
+        assert_eq!(b.io_read(0xb000 + PM1_CNT, 2), 0);
+        assert_eq!(b.io_read(PM + PM1_CNT, 2), 0xffff);
+    }
+
+    #[test]
+    fn pm_timer_reads_the_board_clock() {
+        let mut b = board();
+        b.now = 1_000_000_000;
+        assert_eq!(b.io_read(PM + PM_TMR, 4), 3_579_545);
+    }
+
+    #[test]
+    fn sci_reaches_irq_9_level_triggered() {
+        let mut b = board();
+        b.io_write(PM + PM1_EN, 2, PWRBTN_EN as u32);
+        assert!(!b.pm_ref().sci_level());
+        b.pm().press_power_button();
+        b.update_irqs();
+        assert!(b.pm_ref().sci_level());
+        // Unmask IRQ 9 on the slave 8259 and check it is requested.
+        b.io_write(0x20, 1, 0x11);
+        b.io_write(0x21, 1, 0x20);
+        b.io_write(0x21, 1, 0x04);
+        b.io_write(0x21, 1, 0x01);
+        b.io_write(0xa0, 1, 0x11);
+        b.io_write(0xa1, 1, 0x28);
+        b.io_write(0xa1, 1, 0x02);
+        b.io_write(0xa1, 1, 0x01);
+        b.io_write(0x21, 1, 0xfb);
+        b.io_write(0xa1, 1, 0xfd);
+        // ELCR: IRQ 9 level-triggered, as the OS sets it for the SCI.
+        b.io_write(0x4d1, 1, 0x02);
+        b.apic_base &= !APIC_BASE_ENABLE;
+        assert!(b.intr_pending());
+        assert_eq!(b.intr_ack(), 0x29);
+        b.io_write(PM + PM1_STS, 2, piix4_pm::PWRBTN_STS as u32);
+        assert!(!b.pm_ref().sci_level());
+    }
+
+    #[test]
+    fn slp_en_with_s5_stops_the_machine() {
+        let mut b = board();
+        assert!(!b.stop_requested());
+        b.io_write(PM + PM1_CNT, 2, 1);
+        assert!(!b.power_off);
+        b.io_write(PM + PM1_CNT, 2, (SLP_EN | 1) as u32);
+        assert!(b.power_off);
+        assert!(b.stop_requested());
+        assert!(b.reset_request.is_none());
+    }
+
+    #[test]
+    fn resets_still_end_the_run() {
+        let mut b = board();
+        b.io_write(0xcf9, 1, 0x06);
+        assert_eq!(b.reset_request, Some("reset control register 0xcf9"));
+        let mut b = board();
+        b.io_write(0x64, 1, 0xfe);
+        assert_eq!(b.reset_request, Some("keyboard controller reset pulse"));
+        assert!(!b.power_off);
     }
 }

@@ -4,11 +4,12 @@
 use crate::board::Board;
 use crate::clock::{Clock, ClockMode};
 use crate::config::{Boot, Config, JitMode, Serial};
-use leap_bios::{e820, linux, mptable, multiboot, rom};
+use leap_bios::{acpi, e820, linux, mptable, multiboot, rom};
 use leap_cpu::phys::{PG_HOLE, PG_ROM};
 use leap_cpu::state::{DescTable, FLAG_IF};
 use leap_cpu::tier::TierHook;
 use leap_cpu::{Cpu, Exit};
+use leap_devices::piix4_pm;
 use leap_jit::Tier;
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -28,6 +29,8 @@ pub enum RunOutcome {
     /// The guest reset the machine (there is no firmware to reboot into
     /// yet, so a reset ends the run like QEMU's -no-reboot).
     Reset(&'static str),
+    /// The guest put the machine in ACPI S5 (soft off) through PM1_CNT.
+    PowerOff,
     InstructionLimit,
     Timeout,
 }
@@ -151,6 +154,8 @@ impl Machine {
             }
         }
         if !matches!(cfg.boot, Boot::Rom { .. }) {
+            // No firmware runs, so do what SeaBIOS does to the PM function.
+            board.pm().firmware_init(piix4_pm::DEFAULT_BASE);
             write_firmware_tables(&mut cpu);
         }
         Ok(Machine {
@@ -216,6 +221,9 @@ impl Machine {
             if self.board.expect_seen {
                 return RunOutcome::ExpectedText;
             }
+            if self.board.power_off {
+                return RunOutcome::PowerOff;
+            }
             if let Some(why) = self.board.reset_request {
                 return RunOutcome::Reset(why);
             }
@@ -257,9 +265,19 @@ impl Machine {
 /// Where direct boots put the MP tables: the BIOS area, which E820 reserves
 /// and where kernels search for them.
 pub const MPTABLE_ADDR: u64 = 0xf6000;
+/// Where direct boots put the ACPI tables (RSDP first): the 4 KiB below the
+/// MP tables, in the same reserved BIOS area the OS scans for the RSDP.
+pub const ACPI_ADDR: u64 = 0xf5000;
+pub const ACPI_AREA: u64 = 0x1000;
+// Inside the RSDP scan range, 16-byte aligned, clear of the MP tables.
+const _: () = assert!(
+    ACPI_ADDR >= 0xe0000 && ACPI_ADDR.is_multiple_of(16) && ACPI_ADDR + ACPI_AREA <= MPTABLE_ADDR
+);
 
 /// What a BIOS would leave for a directly booted kernel: the BIOS data
-/// area's memory fields and the MP tables that describe the APICs.
+/// area's memory fields, the MP tables that describe the APICs, and the
+/// ACPI tables (which guests that know ACPI prefer; they also describe
+/// power-off).
 fn write_firmware_tables(cpu: &mut Cpu) {
     let ebda_seg = (e820::LOW_RAM_END >> 4) as u16;
     cpu.mem.load(0x40e, &ebda_seg.to_le_bytes());
@@ -280,6 +298,34 @@ fn write_firmware_tables(cpu: &mut Cpu) {
         },
     );
     cpu.mem.load(MPTABLE_ADDR, &table);
+    let acpi = acpi::build(ACPI_ADDR as u32, &acpi_config(cpu.mem.size()));
+    debug_assert!(acpi.len() as u64 <= ACPI_AREA);
+    cpu.mem.load(ACPI_ADDR, &acpi);
+}
+
+/// The last byte PCI memory may use: the I/O APIC window follows.
+const PCI_MEM_END: u32 = leap_devices::ioapic::IOAPIC_BASE as u32 - 1;
+
+/// The board as the ACPI tables describe it.
+pub fn acpi_config(ram_bytes: u64) -> acpi::AcpiConfig {
+    acpi::AcpiConfig {
+        lapic_addr: leap_devices::lapic::LAPIC_BASE as u32,
+        lapic_id: 0,
+        ioapic_id: crate::board::IOAPIC_ID,
+        ioapic_addr: leap_devices::ioapic::IOAPIC_BASE as u32,
+        pm_base: piix4_pm::DEFAULT_BASE,
+        sci_irq: crate::board::SCI_IRQ,
+        s5_slp_typ: piix4_pm::SLP_TYP_S5,
+        reset: Some((
+            leap_devices::piix3::RESET_CONTROL_PORT,
+            leap_devices::piix3::RC_SRST | leap_devices::piix3::RC_RCPU,
+        )),
+        rtc_century: leap_devices::rtc::CENTURY_INDEX,
+        pci_mem: (
+            (ram_bytes.div_ceil(1 << 20) << 20).min(PCI_MEM_END as u64) as u32,
+            PCI_MEM_END,
+        ),
+    }
 }
 
 fn spawn_stdin_reader() -> Receiver<u8> {
@@ -310,5 +356,22 @@ impl multiboot::GuestRam for RamView<'_> {
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> bool {
         self.0.mem.load(addr, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acpi_tables_fit_their_area_inside_reserved_memory() {
+        let blob = acpi::build(ACPI_ADDR as u32, &acpi_config(256 << 20));
+        assert_eq!(acpi_config(256 << 20).pci_mem, (0x1000_0000, 0xfebf_ffff));
+        assert_eq!(acpi_config(3584 << 20).pci_mem.0, 0xe000_0000);
+        assert!(blob.len() as u64 <= ACPI_AREA);
+        let map = e820::pc_map(256 << 20);
+        assert!(map.iter().any(|e| e.kind == e820::RESERVED
+            && e.addr <= ACPI_ADDR
+            && ACPI_ADDR + ACPI_AREA <= e.addr + e.size));
     }
 }
