@@ -229,6 +229,10 @@ fn main() -> ExitCode {
             eprintln!("leap: guest reset the machine ({why}); stopping");
             0
         }
+        RunOutcome::Quit => {
+            eprintln!("leap: quit from the console (Ctrl-A X)");
+            0
+        }
         RunOutcome::PowerOff => {
             eprintln!("leap: guest powered off (ACPI S5); stopping");
             0

@@ -323,6 +323,44 @@ fn bad_input_gives_a_one_line_error() {
 }
 
 #[test]
+fn ctrl_a_x_on_the_console_quits() {
+    use std::io::Write;
+    let mut rom = vec![0xffu8; 0x10000];
+    rom[0xfff0] = 0xeb;
+    rom[0xfff1] = 0xfe;
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spin-quit.rom");
+    std::fs::write(&tmp, &rom).unwrap();
+    let bin = env!("CARGO_BIN_EXE_leap");
+    for (input, quits, timeout) in [
+        (&b"ab\x01x"[..], true, "30"),
+        (&b"\x01\x01x"[..], false, "2"),
+    ] {
+        let mut child = Command::new(bin)
+            .arg("--bios")
+            .arg(&tmp)
+            .args(["--timeout", timeout])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        // Keep stdin open: end of input must not be what stops the run.
+        let r = child.wait_with_output().unwrap();
+        drop(stdin);
+        let err = String::from_utf8_lossy(&r.stderr);
+        if quits {
+            assert_eq!(r.status.code(), Some(0), "{err}");
+            assert!(err.contains("Ctrl-A X"), "{err}");
+        } else {
+            // Ctrl-A Ctrl-A is a literal Ctrl-A: the X is not a command.
+            assert_eq!(r.status.code(), Some(124), "{err}");
+        }
+    }
+}
+
+#[test]
 fn instruction_limit_and_timeout_end_a_spinning_guest() {
     // A ROM whose reset vector jumps to itself forever.
     let mut rom = vec![0xffu8; 0x10000];

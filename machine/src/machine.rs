@@ -31,6 +31,8 @@ pub enum RunOutcome {
     Reset(&'static str),
     /// The guest put the machine in ACPI S5 (soft off) through PM1_CNT.
     PowerOff,
+    /// The user typed Ctrl-A X on the serial console (as in QEMU).
+    Quit,
     InstructionLimit,
     Timeout,
 }
@@ -42,6 +44,9 @@ pub struct Machine {
     /// Host bytes for COM1, from a reader thread on stdin.
     input: Option<Receiver<u8>>,
     pending_input: Vec<u8>,
+    /// Ctrl-A was typed: the next byte is a console command.
+    escape: bool,
+    quit: bool,
 }
 
 /// Most instructions run between checks of the host (time limit, input).
@@ -164,6 +169,8 @@ impl Machine {
             cfg,
             input,
             pending_input: Vec::new(),
+            escape: false,
+            quit: false,
         })
     }
 
@@ -184,6 +191,9 @@ impl Machine {
             self.board.now = self.board.clock.now(self.cpu.icount);
             self.board.advance_all();
             self.feed_input();
+            if self.quit {
+                return RunOutcome::Quit;
+            }
             let deadline = self.board.next_deadline();
             let mut budget = SLICE;
             if let Some(d) = deadline {
@@ -230,18 +240,39 @@ impl Machine {
         }
     }
 
+    /// QEMU's serial-console escapes: Ctrl-A X quits, Ctrl-A Ctrl-A sends
+    /// one Ctrl-A, Ctrl-A H lists the commands; any other byte after
+    /// Ctrl-A is dropped with it.
+    fn console_byte(&mut self, b: u8) {
+        const CTRL_A: u8 = 0x01;
+        if !self.escape {
+            if b == CTRL_A {
+                self.escape = true;
+            } else {
+                self.pending_input.push(b);
+            }
+            return;
+        }
+        self.escape = false;
+        match b {
+            b'x' | b'X' => self.quit = true,
+            CTRL_A => self.pending_input.push(CTRL_A),
+            b'h' | b'H' | b'?' => {
+                eprintln!(
+                    "\r\nleap: C-a x  quit\r\nleap: C-a C-a  send C-a\r\nleap: C-a h  this help\r"
+                )
+            }
+            _ => {}
+        }
+    }
+
     /// Hand host input to COM1 as fast as its FIFO takes it.
     fn feed_input(&mut self) {
-        if let Some(rx) = &self.input {
-            loop {
-                match rx.try_recv() {
-                    Ok(b) => self.pending_input.push(b),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        self.input = None;
-                        break;
-                    }
-                }
+        while let Some(rx) = &self.input {
+            match rx.try_recv() {
+                Ok(b) => self.console_byte(b),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.input = None,
             }
         }
         if self.pending_input.is_empty() {
