@@ -29,7 +29,8 @@ pub trait Tiering {
     /// Attach finished code. Returns true when the tier wants every decoded
     /// block dropped (its code cache was full and has been recycled).
     fn poll(&mut self) -> bool;
-    /// Compilations requested but not installed yet.
+    /// Work `poll` still has to do: compilations not attached yet, or a
+    /// full cache to recycle.
     fn pending(&self) -> usize;
     /// One line of statistics for `--stats`.
     fn report(&self) -> String;
@@ -67,11 +68,24 @@ impl JitSlot {
 /// How the run loop uses a tier (`--jit`).
 pub struct TierHook {
     pub tier: Box<dyn Tiering>,
-    /// Runs before a block is handed to the tier (1 = on first sight).
+    /// Runs before a block is handed to the tier (1 = on first sight:
+    /// with a tier that compiles inside `hot`, no block ever runs in the
+    /// interpreter first, which is `--jit always`).
     pub threshold: u32,
-    /// Compile synchronously and never run a block in the interpreter
-    /// first (`--jit always`): the tier attaches code inside `hot`.
-    pub always: bool,
+    /// The tier may have code to attach or a cache to recycle: poll it
+    /// before the next block. Kept here so the per-block check is a load,
+    /// not a call through the trait object.
+    outstanding: bool,
+}
+
+impl TierHook {
+    pub fn new(tier: Box<dyn Tiering>, threshold: u32) -> TierHook {
+        TierHook {
+            tier,
+            threshold: threshold.max(1),
+            outstanding: false,
+        }
+    }
 }
 
 impl Cpu {
@@ -96,8 +110,12 @@ impl Cpu {
     #[inline]
     pub(crate) fn poll_tier(&mut self) {
         if let Some(h) = self.tier.as_mut() {
-            if h.tier.pending() > 0 && h.tier.poll() {
-                self.flush_code_cache();
+            if h.outstanding {
+                let recycled = h.tier.poll();
+                h.outstanding = h.tier.pending() > 0;
+                if recycled {
+                    self.flush_code_cache();
+                }
             }
         }
     }
@@ -118,9 +136,7 @@ impl Cpu {
                 && self.mem.is_ram(block.phys)
             {
                 h.tier.hot(block);
-                if h.always && h.tier.poll() {
-                    self.flush_code_cache();
-                }
+                h.outstanding = true;
             }
             // `block` is the caller's, not borrowed from `self`.
             if let Some(code) = block.jit.code() {

@@ -1,6 +1,7 @@
 //! The `leap` command: builds a machine from the command line and runs it
 //! headless. Exit status: the guest's isa-debug-exit status when it uses
-//! port 0xF4; 0 when it halts for good or resets the machine; 2 for bad
+//! port 0xF4; 0 when it halts for good, powers off, resets the machine or
+//! is quit with Ctrl-A X; 2 for bad
 //! input; 124 when a time or instruction limit ends the run; 125 when the
 //! guest's CPU shuts down.
 

@@ -233,30 +233,12 @@ impl Tier {
         true
     }
 
-    /// Wait until every queued compilation is back and attached (tests).
-    pub fn wait_idle(&mut self) {
-        while !self.waiting.is_empty() {
-            let Compiler::Worker(w) = &self.compiler else {
-                return;
-            };
-            match w.rx.recv() {
-                Ok(r) => self.take(r),
-                Err(_) => return,
-            }
-        }
-    }
-
     fn take(&mut self, r: Reply) {
         if r.gen != self.gen {
             return;
         }
         let block = self.waiting.remove(&r.key).and_then(|w| w.upgrade());
         self.accept(block, r.result, r.wait, r.compile);
-    }
-
-    /// Compilations requested and not back yet.
-    pub fn in_flight(&self) -> usize {
-        self.waiting.len()
     }
 }
 

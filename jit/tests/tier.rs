@@ -12,12 +12,8 @@ use leap_cpu::{Cpu, Exit, NullBus};
 use leap_jit::{Tier, TierStats};
 
 /// Run the CPU's own loop with `tier` installed until HLT.
-fn run_with(cpu: &mut Cpu, tier: Tier, threshold: u32, always: bool) -> TierStats {
-    cpu.set_tier(Some(TierHook {
-        tier: Box::new(tier),
-        threshold,
-        always,
-    }));
+fn run_with(cpu: &mut Cpu, tier: Tier, threshold: u32) -> TierStats {
+    cpu.set_tier(Some(TierHook::new(Box::new(tier), threshold)));
     while !cpu.halted {
         assert_eq!(cpu.run(&mut NullBus, u64::MAX), Exit::Halted);
     }
@@ -54,14 +50,14 @@ fn hot_loop_same_result_as_interpreter() {
     assert!(reference.halted);
     // Background compilation: the code arrives whenever it does.
     let mut cpu = pm32(&code);
-    let stats = run_with(&mut cpu, Tier::background().unwrap(), 8, false);
+    let stats = run_with(&mut cpu, Tier::background().unwrap(), 8);
     compare(&reference, &cpu, "background tier");
     assert!(stats.requested >= 3, "{stats:?}");
     assert_eq!(cpu.s.gpr[ECX], 0);
     // Synchronous, at a threshold and on first sight.
-    for (threshold, always) in [(8, false), (1, true)] {
+    for threshold in [8, 1] {
         let mut cpu = pm32(&code);
-        let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold, always);
+        let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold);
         compare(
             &reference,
             &cpu,
@@ -83,7 +79,7 @@ fn code_cache_recycles_when_full() {
     // Every compiled block fills the cache: each compile recycles it and
     // the blocks are decoded and compiled again.
     tier.set_code_limit(1);
-    let stats = run_with(&mut cpu, tier, 1, true);
+    let stats = run_with(&mut cpu, tier, 1);
     // Which pages are marked as holding code depends on when the cache was
     // last dropped: not architectural.
     reference.flush_code_cache();
@@ -116,10 +112,9 @@ fn recompiled_after_code_changes() {
     let mut reference = pm32(&code);
     reference.run(&mut NullBus, u64::MAX);
     assert_eq!(reference.s.gpr[EBX], 150);
-    for always in [false, true] {
+    for threshold in [4, 1] {
         let mut cpu = pm32(&code);
-        let threshold = if always { 1 } else { 4 };
-        let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold, always);
+        let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold);
         compare(&reference, &cpu, "self-modifying");
         // top + skip blocks compiled twice (before and after the patch).
         assert!(stats.installed >= 4, "{stats:?}");

@@ -58,17 +58,13 @@ pub const DETERMINISTIC_EPOCH: u64 = 1_704_067_200;
 /// Put the compiling tier asked for in place. A host without a Cranelift
 /// backend keeps the interpreter, with a warning.
 fn install_jit(cpu: &mut Cpu, mode: JitMode) {
-    let (tier, threshold, always) = match mode {
+    let (tier, threshold) = match mode {
         JitMode::Off => return,
-        JitMode::On { threshold } => (Tier::background(), threshold.max(1), false),
-        JitMode::Always => (Tier::inline(), 1, true),
+        JitMode::On { threshold } => (Tier::background(), threshold),
+        JitMode::Always => (Tier::inline(), 1),
     };
     match tier {
-        Ok(t) => cpu.set_tier(Some(TierHook {
-            tier: Box::new(t),
-            threshold,
-            always,
-        })),
+        Ok(t) => cpu.set_tier(Some(TierHook::new(Box::new(t), threshold))),
         Err(e) => eprintln!("leap: warning: {e}; running in the interpreter only"),
     }
 }

@@ -1,0 +1,149 @@
+//! Unicorn instruction streams (tools/difftest/gen_cases.py): generation,
+//! a CPU in a case's initial state, and the loop over a stream's cases.
+//! Shared by leap-cpu's Unicorn differential test and leap-jit's run of
+//! the same streams under the JIT (included there by path, so leap-cpu
+//! needs no dependency on the JIT).
+
+#![allow(dead_code)]
+
+use leap_cpu::state::{Segment, CS};
+use leap_cpu::Cpu;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+pub const REGS: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+/// CF PF AF ZF SF TF IF DF OF.
+pub const FLAG_MASK: u64 = 0xfd5;
+
+pub fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+pub fn num(v: &Value) -> u64 {
+    v.as_u64().expect("integer")
+}
+
+fn generate(out: &Path, steps: u64, seed: u64, fpu: bool) -> bool {
+    // Both users sit one level below the repository root.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo.join("tools/difftest/gen_cases.py"))
+        .args(["--seed", &seed.to_string(), "--count", &steps.to_string()])
+        .args(["--mode", "both", "--quiet", "--out"])
+        .arg(out);
+    if fpu {
+        cmd.arg("--fpu");
+    }
+    let st = cmd.status();
+    matches!(st, Ok(s) if s.success())
+}
+
+/// A CPU in the case's initial state.
+pub fn setup(case: &Value) -> Cpu {
+    let mode = num(&case["mode"]);
+    let mut need = 1u64 << 20;
+    let code_addr = num(&case["code_addr"]);
+    let code = hex(case["code"].as_str().unwrap());
+    need = need.max(code_addr + code.len() as u64);
+    let mems = case["mem"].as_array().unwrap();
+    for m in mems {
+        need = need.max(num(&m["addr"]) + m["data"].as_str().unwrap().len() as u64 / 2);
+    }
+    let mut cpu = Cpu::new(((need + 0xfffff) & !0xfffff) as usize);
+    let init = &case["init"];
+    if mode == 32 {
+        cpu.set_flat32();
+    } else {
+        for (i, s) in ["es", "cs", "ss", "ds", "fs", "gs"].iter().enumerate() {
+            let sel = init.get(*s).map(num).unwrap_or(0) as u16;
+            cpu.s.seg[i] = Segment::real_mode(sel);
+        }
+        cpu.update_mode();
+    }
+    assert_eq!(cpu.s.seg[CS].base, 0);
+    for (i, r) in REGS.iter().enumerate() {
+        cpu.s.gpr[i] = num(&init[*r]);
+    }
+    cpu.s.rip = num(&init["eip"]);
+    cpu.s.flags.set_raw(num(&init["eflags"]));
+    cpu.mem.load(code_addr, &code);
+    for m in mems {
+        cpu.mem
+            .load(num(&m["addr"]), &hex(m["data"].as_str().unwrap()));
+    }
+    cpu
+}
+
+pub fn run_diff_with(
+    steps_var: &str,
+    default_steps: u64,
+    fpu: bool,
+    replay: fn(&Value) -> Result<usize, String>,
+    what: &str,
+    limit: Option<u64>,
+) {
+    let steps: u64 = std::env::var(steps_var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_steps);
+    let seed: u64 = std::env::var("LEAP_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let kind = if fpu { "fpu" } else { "int" };
+    let out =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicorn-{kind}-{seed}-{steps}.jsonl"));
+    // Tests running in parallel may share a stream file: generate once.
+    static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = GENERATE.lock().unwrap_or_else(|e| e.into_inner());
+    if !out.exists() && !generate(&out, steps, seed, fpu) {
+        if std::env::var("LEAP_SKIP_UNICORN").is_ok() {
+            eprintln!("unicorn not available and LEAP_SKIP_UNICORN set: skipping");
+            return;
+        }
+        panic!("tools/difftest/gen_cases.py failed (is `pip install unicorn iced-x86` done? scripts/setup.sh does it)");
+    }
+    drop(guard);
+    let limit = limit.map_or(steps, |l| l.min(steps));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut total = 0;
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    let only: Option<usize> = std::env::var("LEAP_DIFF_CASE")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    for (n, line) in text.lines().enumerate() {
+        if only.is_some_and(|o| o != n) {
+            continue;
+        }
+        if total as u64 >= limit {
+            break;
+        }
+        let case: Value = serde_json::from_str(line).unwrap();
+        cases += 1;
+        match replay(&case) {
+            Ok(k) => total += k,
+            Err(e) => failures.push(format!("case {n} ({}-bit): {e}", case["mode"])),
+        }
+    }
+    eprintln!(
+        "unicorn differential ({what}): {cases} cases, {total} instructions matched, {} cases differ",
+        failures.len()
+    );
+    for f in failures.iter().take(40) {
+        eprintln!("  {f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases differ ({what})",
+        failures.len()
+    );
+    assert!(
+        only.is_some() || total as u64 >= limit * 9 / 10,
+        "only {total} instructions compared"
+    );
+}
