@@ -17,7 +17,20 @@ pub const FEAT_PSE36: u32 = 1 << 17;
 pub const FEAT_MMX: u32 = 1 << 23;
 pub const FEAT_FXSR: u32 = 1 << 24;
 /// Extended leaf 0x80000001 EDX.
+pub const EXT_SYSCALL: u32 = 1 << 11;
 pub const EXT_NX: u32 = 1 << 20;
+/// 1 GiB pages in 4-level paging.
+pub const EXT_PDPE1GB: u32 = 1 << 26;
+pub const EXT_RDTSCP: u32 = 1 << 27;
+pub const EXT_LM: u32 = 1 << 29;
+/// Extended leaf 0x80000001 ECX: LAHF/SAHF in 64-bit mode.
+pub const EXT_LAHF_LM: u32 = 1 << 0;
+
+/// Physical-address width reported in leaf 0x80000008 and enforced on
+/// CR3 and page-table entries.
+pub const PHYS_ADDR_BITS: u32 = 40;
+/// Linear-address width (4-level paging).
+pub const LIN_ADDR_BITS: u32 = 48;
 
 const VENDOR: &[u8; 12] = b"GenuineIntel";
 const BRAND: &[u8; 48] =
@@ -53,8 +66,13 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 | FEAT_FXSR;
             [0x0000_0633, 0, 0, edx]
         }
-        0x8000_0000 => [0x8000_0004, 0, 0, 0],
-        0x8000_0001 => [0, 0, 0, EXT_NX],
+        0x8000_0000 => [0x8000_0008, 0, 0, 0],
+        0x8000_0001 => [
+            0,
+            0,
+            EXT_LAHF_LM,
+            EXT_SYSCALL | EXT_NX | EXT_PDPE1GB | EXT_RDTSCP | EXT_LM,
+        ],
         0x8000_0002..=0x8000_0004 => {
             let k = (leaf - 0x8000_0002) as usize * 16;
             [
@@ -64,6 +82,7 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 dword(&BRAND[k + 12..]),
             ]
         }
+        0x8000_0008 => [PHYS_ADDR_BITS | (LIN_ADDR_BITS << 8), 0, 0, 0],
         // Leaves above the maximum return the highest basic leaf's data on
         // Intel parts; zeros are the simpler honest answer.
         _ => [0, 0, 0, 0],

@@ -80,6 +80,9 @@ pub fn gpr(r: Register) -> Option<(u8, bool, u8)> {
         CH => (1, true),
         DH => (2, true),
         BH => (3, true),
+        // iced numbers the byte registers AL..BH, SPL..DIL, R8L..R15L as
+        // 0..19; the GPR file index skips the four high-byte names.
+        _ if r.is_gpr8() && r.number() >= 8 => (r.number() as u8 - 4, false),
         _ if r.is_gpr() => (r.number() as u8, false),
         _ => return Option::None,
     };

@@ -153,12 +153,13 @@ impl Cpu {
         let mut entries: [(u64, u64); 4] = [(0, 0); 4];
         let mut n = 0;
         let (leaf, page_size): (u64, u64);
-        // MAXPHYADDR is 36 (CPUID reports no leaf 0x80000008): PAE entry bits
-        // 36-62 are reserved, and bit 63 too unless EFER.NXE.
+        // Entry bits from MAXPHYADDR (CPUID 0x80000008) to 62 are reserved,
+        // and bit 63 too unless EFER.NXE.
+        let above_phys = !((1u64 << crate::cpuid::PHYS_ADDR_BITS) - 1);
         let rsvd_hi: u64 = if nxe {
-            0x7fff_fff0_0000_0000
+            above_phys & !PTE_NX
         } else {
-            0xffff_fff0_0000_0000
+            above_phys
         };
         if !pae {
             let pde_addr = (self.s.cr3 & 0xffff_f000) | ((lin >> 20) & 0xffc);

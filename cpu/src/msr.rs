@@ -22,6 +22,14 @@ pub const MSR_MTRR_FIX4K_C0000: u32 = 0x268;
 pub const MSR_PAT: u32 = 0x277;
 pub const MSR_MTRR_DEF_TYPE: u32 = 0x2ff;
 pub const MSR_EFER: u32 = 0xc000_0080;
+pub const MSR_STAR: u32 = 0xc000_0081;
+pub const MSR_LSTAR: u32 = 0xc000_0082;
+pub const MSR_CSTAR: u32 = 0xc000_0083;
+pub const MSR_SFMASK: u32 = 0xc000_0084;
+pub const MSR_FS_BASE: u32 = 0xc000_0100;
+pub const MSR_GS_BASE: u32 = 0xc000_0101;
+pub const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+pub const MSR_TSC_AUX: u32 = 0xc000_0103;
 
 fn fixed_index(msr: u32) -> Option<usize> {
     match msr {
@@ -52,6 +60,14 @@ impl Cpu {
             MSR_MTRR_DEF_TYPE => self.s.mtrr_def_type,
             0x200..=0x20f => self.s.mtrr_var[(msr - MSR_MTRR_PHYS_BASE0) as usize],
             MSR_EFER => self.s.efer,
+            MSR_STAR => self.s.star,
+            MSR_LSTAR => self.s.lstar,
+            MSR_CSTAR => self.s.cstar,
+            MSR_SFMASK => self.s.sfmask,
+            MSR_FS_BASE => self.s.seg[FS].base,
+            MSR_GS_BASE => self.s.seg[GS].base,
+            MSR_KERNEL_GS_BASE => self.s.kernel_gs_base,
+            MSR_TSC_AUX => self.s.tsc_aux,
             _ => match fixed_index(msr) {
                 Some(k) => self.s.mtrr_fixed[k],
                 None => {
@@ -81,9 +97,8 @@ impl Cpu {
             MSR_MTRR_DEF_TYPE => self.s.mtrr_def_type = v & 0xcff,
             0x200..=0x20f => self.s.mtrr_var[(msr - MSR_MTRR_PHYS_BASE0) as usize] = v,
             MSR_EFER => {
-                // Only NXE is writable until long mode and SYSCALL exist
-                // (CPUID does not report them); LMA is the processor's.
-                let writable = EFER_NXE;
+                // LMA is the processor's: writes of it are ignored.
+                let writable = EFER_SCE | EFER_LME | EFER_NXE;
                 if v & !(writable | EFER_LMA) != 0 {
                     return Err(Exception::gp0());
                 }
@@ -93,6 +108,21 @@ impl Cpu {
                 self.s.efer = (self.s.efer & EFER_LMA) | (v & writable);
                 self.tlb.flush_all();
             }
+            MSR_STAR => self.s.star = v,
+            MSR_LSTAR | MSR_CSTAR | MSR_FS_BASE | MSR_GS_BASE | MSR_KERNEL_GS_BASE => {
+                if !crate::mmu::canonical(v) {
+                    return Err(Exception::gp0());
+                }
+                match msr {
+                    MSR_LSTAR => self.s.lstar = v,
+                    MSR_CSTAR => self.s.cstar = v,
+                    MSR_FS_BASE => self.s.seg[FS].base = v,
+                    MSR_GS_BASE => self.s.seg[GS].base = v,
+                    _ => self.s.kernel_gs_base = v,
+                }
+            }
+            MSR_SFMASK => self.s.sfmask = v & 0xffff_ffff,
+            MSR_TSC_AUX => self.s.tsc_aux = v & 0xffff_ffff,
             _ => match fixed_index(msr) {
                 Some(k) => self.s.mtrr_fixed[k] = v,
                 None => {

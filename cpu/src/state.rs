@@ -175,6 +175,16 @@ pub struct CpuState {
     pub mtrr_def_type: u64,
     pub mtrr_fixed: [u64; 11],
     pub mtrr_var: [u64; 16],
+    /// SYSCALL/SYSRET: selectors (STAR), 64-bit and compatibility-mode
+    /// entry points (LSTAR, CSTAR) and the RFLAGS mask (SFMASK).
+    pub star: u64,
+    pub lstar: u64,
+    pub cstar: u64,
+    pub sfmask: u64,
+    /// The GS base SWAPGS exchanges with GS.base.
+    pub kernel_gs_base: u64,
+    /// IA32_TSC_AUX, returned in ECX by RDTSCP.
+    pub tsc_aux: u64,
     /// Current privilege level (CS.RPL in protected mode, 3 in v86 mode).
     pub cpl: u8,
     /// PDPTE registers loaded when PAE paging is enabled.
@@ -211,6 +221,12 @@ impl Default for CpuState {
             mtrr_def_type: 0,
             mtrr_fixed: [0; 11],
             mtrr_var: [0; 16],
+            star: 0,
+            lstar: 0,
+            cstar: 0,
+            sfmask: 0,
+            kernel_gs_base: 0,
+            tsc_aux: 0,
             cpl: 0,
             pdpte: [0; 4],
             fpu: Default::default(),
@@ -263,6 +279,12 @@ impl CpuState {
         self.cr4 = 0;
         self.cr8 = 0;
         self.efer = 0;
+        self.star = 0;
+        self.lstar = 0;
+        self.cstar = 0;
+        self.sfmask = 0;
+        self.kernel_gs_base = 0;
+        self.tsc_aux = 0;
         self.dr = [0, 0, 0, 0, 0xffff_0ff0, 0x400, 0xffff_0ff0, 0x400];
         self.cpl = 0;
         self.fpu = crate::fpu::FpuState::reset_state();

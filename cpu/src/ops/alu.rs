@@ -97,7 +97,7 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         Xchg => h_xchg,
         Xadd => h_xadd,
         Cmpxchg => h_cmpxchg,
-        Cmpxchg8b => h_cmpxchg8b,
+        Cmpxchg8b | Cmpxchg16b => h_cmpxchg8b,
         Bswap => h_bswap,
         Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp | Setnp
         | Setl | Setge | Setle | Setg => h_setcc,

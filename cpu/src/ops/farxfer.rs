@@ -6,6 +6,7 @@ use crate::cpu::Cpu;
 use crate::exception::{Exception, Result};
 use crate::flags::size_mask;
 use crate::insn::*;
+use crate::ops::desc::Desc;
 use crate::ops::task::TaskReason;
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic};
@@ -30,6 +31,16 @@ fn far_target(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<(u16, u64)> {
         Ok((sel as u16, off))
     } else {
         Ok((i.imm2 as u16, i.imm))
+    }
+}
+
+/// Is `off` a valid entry into code segment `seg`? 64-bit code has no
+/// limit but needs a canonical address.
+fn target_ok(c: &Cpu, seg: &Segment, off: u64) -> bool {
+    if c.s.long_mode() && seg.attr & ATTR_L != 0 {
+        crate::mmu::canonical(off)
+    } else {
+        off <= seg.limit as u64
     }
 }
 
@@ -99,7 +110,7 @@ fn jmp_call_protected(
         if !d.present() {
             return Err(Exception::np(err));
         }
-        if off > d.segment(sel).limit as u64 {
+        if !target_ok(c, &d.segment(sel), off) {
             return Err(Exception::gp0());
         }
         if call {
@@ -114,6 +125,13 @@ fn jmp_call_protected(
     }
     if !d.is_system() {
         return Err(Exception::gp(err));
+    }
+    if c.s.long_mode() {
+        // No task switches in long mode; the only gate is the 64-bit call gate.
+        if d.typ() != 0xc {
+            return Err(Exception::gp(err));
+        }
+        return call_gate64(c, b, sel, &d, call);
     }
     match d.typ() {
         // Available TSS or task gate.
@@ -159,7 +177,7 @@ fn jmp_call_protected(
             if !td.present() {
                 return Err(Exception::np(terr));
             }
-            if toff > td.segment(tsel).limit as u64 {
+            if !target_ok(c, &td.segment(tsel), toff) {
                 return Err(Exception::gp0());
             }
             let gsize: u8 = if gate32 { 4 } else { 2 };
@@ -245,7 +263,8 @@ fn h_retf(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         if !d.present() {
             return Err(Exception::np(err));
         }
-        if ip > d.segment(sel).limit as u64 {
+        let ip = ip & size_mask(size);
+        if !target_ok(c, &d.segment(sel), ip) {
             return Err(Exception::gp0());
         }
         if rpl == cpl {
@@ -255,28 +274,92 @@ fn h_retf(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         } else {
             let esp = c.peek_stack(b, 2 * size as u64 + extra, size)?;
             let ss = c.peek_stack(b, 3 * size as u64 + extra, size)? as u16;
-            if ss & !3 == 0 {
-                return Err(Exception::gp0());
-            }
-            let sd = c.fetch_desc(b, ss, Exception::gp)?;
-            let serr = ss as u32 & 0xfffc;
-            if (ss & 3) as u8 != rpl || sd.dpl() != rpl || !sd.writable_data() {
-                return Err(Exception::gp(serr));
-            }
-            if !sd.present() {
-                return Err(Exception::ss(serr));
-            }
+            let to64 = c.s.long_mode() && d.segment(sel).attr & ATTR_L != 0;
+            let (ss_seg, sd) = crate::ops::long_mode::stack_for_return(c, b, ss, rpl, to64)?;
             c.set_desc_accessed(b, &d)?;
-            c.set_desc_accessed(b, &sd)?;
+            if let Some(sd) = sd {
+                c.set_desc_accessed(b, &sd)?;
+            }
             c.load_cs(sel, &d, rpl);
-            c.s.seg[SS] = sd.segment(ss);
+            c.s.seg[SS] = ss_seg;
             c.update_mode();
-            let big = c.s.seg[SS].big();
-            c.put_reg(ESP as u8, false, if big { 4 } else { 2 }, esp);
+            let width = if c.mode64 {
+                8
+            } else if c.s.seg[SS].big() {
+                4
+            } else {
+                2
+            };
+            c.put_reg(ESP as u8, false, width, esp);
             c.s.gpr[ESP] = c.sp_add(extra);
             c.null_outer_segments();
         }
         c.next_rip = ip;
         Ok(())
     })
+}
+
+/// JMP or CALL through a 16-byte 64-bit call gate (long mode only).
+fn call_gate64(c: &mut Cpu, b: &mut dyn Bus, sel: u16, d: &Desc, call: bool) -> Result<()> {
+    let err = sel as u32 & 0xfffc;
+    let cpl = c.s.cpl;
+    let rpl = (sel & 3) as u8;
+    if d.dpl() < cpl || d.dpl() < rpl {
+        return Err(Exception::gp(err));
+    }
+    if !d.present() {
+        return Err(Exception::np(err));
+    }
+    c.check_desc16_limit(sel)?;
+    let toff = d.gate_offset() as u64 | c.system_desc_upper(b, d.addr, err)?;
+    let tsel = d.gate_selector();
+    if tsel & !3 == 0 {
+        return Err(Exception::gp0());
+    }
+    let td = c.fetch_desc(b, tsel, Exception::gp)?;
+    let terr = tsel as u32 & 0xfffc;
+    let tseg = td.segment(tsel);
+    if !td.is_code() || td.dpl() > cpl || tseg.attr & ATTR_L == 0 || tseg.big() {
+        return Err(Exception::gp(terr));
+    }
+    if !call && !td.conforming() && td.dpl() != cpl {
+        return Err(Exception::gp(terr));
+    }
+    if !td.present() {
+        return Err(Exception::np(terr));
+    }
+    if !crate::mmu::canonical(toff) {
+        return Err(Exception::gp0());
+    }
+    let ret = c.next_rip;
+    let old_cs = c.s.seg[CS].selector as u64;
+    let new_cpl = if call && !td.conforming() && td.dpl() < cpl {
+        let dpl = td.dpl();
+        let rsp = c.tss64_stack(b, dpl, false)?;
+        let old_ss = c.s.seg[SS].selector as u64;
+        let old_rsp = c.s.gpr[ESP];
+        c.s.seg[SS] = Segment {
+            selector: dpl as u16,
+            ..Segment::default()
+        };
+        c.s.cpl = dpl;
+        // Pushes below go through SS in 64-bit mode: switch modes first.
+        c.set_desc_accessed(b, &td)?;
+        c.load_cs(tsel, &td, dpl);
+        c.s.gpr[ESP] = rsp;
+        c.push(b, 8, old_ss)?;
+        c.push(b, 8, old_rsp)?;
+        dpl
+    } else {
+        c.set_desc_accessed(b, &td)?;
+        c.load_cs(tsel, &td, cpl);
+        cpl
+    };
+    if call {
+        c.push(b, 8, old_cs)?;
+        c.push(b, 8, ret)?;
+    }
+    c.load_cs(tsel, &td, new_cpl);
+    c.next_rip = toff;
+    Ok(())
 }

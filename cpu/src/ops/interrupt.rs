@@ -47,12 +47,10 @@ impl Cpu {
         kind: IntKind,
         ret: u64,
     ) -> Result<()> {
-        if self.s.long_mode() {
-            self.warn_once("interrupt delivery in long mode is not implemented yet".into());
-            return Err(Exception::gp0());
-        }
         self.rollback_on_err(|c| {
-            if c.s.protected() {
+            if c.s.long_mode() {
+                c.deliver_long(bus, vector, err, kind, ret)
+            } else if c.s.protected() {
                 c.deliver_protected(bus, vector, err, kind, ret)
             } else {
                 c.deliver_real(bus, vector, ret)
@@ -272,6 +270,9 @@ fn h_iret(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
 }
 
 fn iret(c: &mut Cpu, b: &mut dyn Bus, size: u8) -> Result<()> {
+    if c.s.long_mode() {
+        return crate::ops::long_mode::iret_long(c, b, size);
+    }
     if !c.s.protected() {
         let ip = c.peek_stack(b, 0, size)?;
         let cs = c.peek_stack(b, size as u64, size)? as u16;

@@ -18,6 +18,7 @@ pub mod farxfer;
 pub mod fpu;
 pub mod interrupt;
 pub mod io;
+pub mod long_mode;
 pub mod mmx;
 pub mod muldiv;
 pub mod segload;
@@ -222,7 +223,7 @@ pub fn ends_block(inst: &Instruction) -> bool {
         Hlt | Lmsw | Clts | Lgdt | Lidt | Lldt | Ltr | Invlpg | Wrmsr | Popf | Popfd | Popfq
         | Sti | Cli | In | Out | Insb | Insw | Insd | Outsb | Outsw | Outsd | Cpuid | Rsm
         | Invd | Wbinvd | Lds | Les | Lfs | Lgs | Lss | Sysenter | Sysexit | Syscall | Sysret
-        | Swapgs | Xsetbv | Fxrstor | Fxrstor64 | Xrstor | Xrstor64 => true,
+        | Sysretq | Sysexitq | Swapgs | Xsetbv | Fxrstor | Fxrstor64 | Xrstor | Xrstor64 => true,
         _ => false,
     }
 }
@@ -250,6 +251,7 @@ pub fn handler_for(inst: &Instruction) -> Handler {
         .or_else(|| segload::handler(m, inst))
         .or_else(|| io::handler(m, inst))
         .or_else(|| system::handler(m, inst))
+        .or_else(|| long_mode::handler(m, inst))
         .or_else(|| fpu::handler(m, inst))
         .or_else(|| mmx::handler(m, inst))
         .unwrap_or(match m {

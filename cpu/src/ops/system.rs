@@ -81,7 +81,10 @@ impl Cpu {
     }
 
     pub fn write_cr0(&mut self, bus: &mut dyn Bus, v: u64) -> Result<()> {
-        let v = (v & 0xffff_ffff) | CR0_ET;
+        if v >> 32 != 0 {
+            return Err(Exception::gp0());
+        }
+        let v = v | CR0_ET;
         if v & CR0_PG != 0 && v & CR0_PE == 0 {
             return Err(Exception::gp0());
         }
@@ -91,12 +94,16 @@ impl Cpu {
         let old = self.s.cr0;
         // Entering paging with EFER.LME activates long mode.
         if v & CR0_PG != 0 && old & CR0_PG == 0 && self.s.efer & EFER_LME != 0 {
-            if self.s.cr4 & CR4_PAE == 0 {
+            if self.s.cr4 & CR4_PAE == 0 || self.s.seg[CS].attr & ATTR_L != 0 {
                 return Err(Exception::gp0());
             }
             self.s.efer |= EFER_LMA;
         }
         if v & CR0_PG == 0 && old & CR0_PG != 0 {
+            // Long mode can only be left from compatibility mode.
+            if self.mode64 {
+                return Err(Exception::gp0());
+            }
             self.s.efer &= !EFER_LMA;
         }
         self.s.cr0 = v;
@@ -127,6 +134,9 @@ impl Cpu {
             | CR4_OSFXSR
             | CR4_OSXMMEXCPT;
         if v & !supported != 0 {
+            return Err(Exception::gp0());
+        }
+        if self.s.long_mode() && v & CR4_PAE == 0 {
             return Err(Exception::gp0());
         }
         if v & (CR4_VME | CR4_PVI) != 0 {
@@ -207,7 +217,13 @@ fn h_lldt(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     if !d.present() {
         return Err(Exception::np(err));
     }
-    c.s.ldtr = d.segment(sel);
+    let mut ldt = d.segment(sel);
+    if c.s.long_mode() {
+        // 16-byte descriptor: bits 63:32 of the base follow.
+        c.check_desc16_limit(sel)?;
+        ldt.base |= c.system_desc_upper(b, d.addr, err)?;
+    }
+    c.s.ldtr = ldt;
     Ok(())
 }
 
@@ -223,14 +239,22 @@ fn h_ltr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         return Err(Exception::gp(err));
     }
     let d = c.fetch_desc(b, sel, Exception::gp)?;
-    if !d.is_system() || !(d.typ() == 1 || d.typ() == 9) {
+    // Long mode has only the 64-bit TSS (type 9); 16-bit TSSs are invalid.
+    let long = c.s.long_mode();
+    if !d.is_system() || !(d.typ() == 9 || (d.typ() == 1 && !long)) {
         return Err(Exception::gp(err));
     }
     if !d.present() {
         return Err(Exception::np(err));
     }
+    let mut upper = 0;
+    if long {
+        c.check_desc16_limit(sel)?;
+        upper = c.system_desc_upper(b, d.addr, err)?;
+    }
     c.write_sys(b, d.addr + 4, 4, (d.hi | 0x200) as u64)?;
     let mut s = d.segment(sel);
+    s.base |= upper;
     s.attr |= 0x2;
     c.s.tr = s;
     Ok(())
@@ -357,12 +381,17 @@ fn h_mov_to_cr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         0 => c.write_cr0(b, v)?,
         2 => c.s.cr2 = v,
         3 => {
+            // Bits above the physical-address width are reserved.
+            if v >> crate::cpuid::PHYS_ADDR_BITS != 0 {
+                return Err(Exception::gp0());
+            }
             c.s.cr3 = v;
             c.load_pdptes(b);
             c.tlb.flush_nonglobal();
         }
         4 => c.write_cr4(b, v)?,
-        8 => c.s.cr8 = v & 0xf,
+        8 if v & !0xf != 0 => return Err(Exception::gp0()),
+        8 => c.s.cr8 = v,
         _ => return Err(Exception::ud()),
     }
     c.end_block = true;

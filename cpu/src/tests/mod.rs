@@ -16,6 +16,7 @@ mod arith;
 mod bcd;
 mod bits;
 mod fpu;
+mod long_mode;
 mod mmx;
 mod muldiv;
 mod realmode;
