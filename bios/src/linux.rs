@@ -1,6 +1,8 @@
-//! Linux x86 boot protocol, 32-bit entry: checks the bzImage setup header,
-//! loads the protected-mode kernel at 1 MiB, and builds boot_params (the
-//! "zero page") with the E820 map, the command line and the initrd.
+//! Linux x86 boot protocol, 32-bit and 64-bit entries: checks the bzImage
+//! setup header, loads the protected-mode kernel at 1 MiB, and builds
+//! boot_params (the "zero page") with the E820 map, the command line and
+//! the initrd. For the 64-bit entry it also builds identity-mapped page
+//! tables and a GDT with a 64-bit code segment.
 //! Offsets are the ones Documentation/arch/x86/boot.rst defines.
 
 use crate::e820::{self, E820Entry};
@@ -11,6 +13,9 @@ use crate::LoadError;
 /// neither the kernel nor its decompressor touch before reading them.
 pub const BOOT_PARAMS_ADDR: u64 = 0x1_0000;
 pub const GDT_ADDR: u64 = 0x1_1000;
+/// PML4, one PDPT and four page directories identity-mapping the low
+/// 4 GiB with 2 MiB pages (64-bit entry only).
+pub const PAGE_TABLES_ADDR: u64 = 0x1_2000;
 pub const CMDLINE_ADDR: u64 = 0x2_0000;
 /// The protected-mode kernel of a bzImage is loaded at 1 MiB.
 pub const KERNEL_ADDR: u64 = 0x10_0000;
@@ -37,7 +42,10 @@ const OFF_RAMDISK_IMAGE: usize = 0x218;
 const OFF_RAMDISK_SIZE: usize = 0x21c;
 const OFF_CMD_LINE_PTR: usize = 0x228;
 const OFF_INITRD_ADDR_MAX: usize = 0x22c;
+const OFF_XLOADFLAGS: usize = 0x236;
 const OFF_CMDLINE_SIZE: usize = 0x238;
+/// xloadflags bit 0: a 64-bit entry point sits 0x200 past the load address.
+const XLF_KERNEL_64: u16 = 1;
 const OFF_PREF_ADDRESS: usize = 0x258;
 const OFF_INIT_SIZE: usize = 0x260;
 // boot_params fields outside the setup header.
@@ -46,10 +54,23 @@ const BP_E820_ENTRIES: usize = 0x1e8;
 const BP_E820_TABLE: usize = 0x2d0;
 const BP_E820_MAX: usize = 128;
 
-/// Register state for the 32-bit entry.
+/// Which entry point of the kernel to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EntryChoice {
+    /// The 64-bit entry when the kernel has one, else the 32-bit one.
+    #[default]
+    Auto,
+    Bits32,
+    Bits64,
+}
+
+/// Register state for the chosen entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootState {
-    pub entry: u32,
+    pub entry: u64,
+    /// Enter in 64-bit mode (CR3 = `PAGE_TABLES_ADDR`, GDT at `GDT_ADDR`
+    /// with a 64-bit code segment) rather than flat 32-bit protected mode.
+    pub long_mode: bool,
     /// ESI: physical address of boot_params.
     pub boot_params: u32,
     /// Where the initrd went (address, size), if any.
@@ -78,6 +99,7 @@ pub fn load(
     image: &[u8],
     initrd: Option<&[u8]>,
     cmdline: &str,
+    choice: EntryChoice,
     ram: &mut dyn GuestRam,
 ) -> Result<BootState, LoadError> {
     let err = |m: String| Err(LoadError(m));
@@ -95,6 +117,17 @@ pub fn load(
     if image[OFF_LOADFLAGS] & LOADED_HIGH == 0 {
         return err("zImage kernels (loaded below 1 MiB) are not supported; use a bzImage".into());
     }
+    let has64 = version >= 0x020c && u16_at(image, OFF_XLOADFLAGS) & XLF_KERNEL_64 != 0;
+    let long_mode = match choice {
+        EntryChoice::Auto => has64,
+        EntryChoice::Bits32 => false,
+        EntryChoice::Bits64 if has64 => true,
+        EntryChoice::Bits64 => {
+            return err(
+                "this kernel has no 64-bit entry point (boot protocol 2.12+ with XLF_KERNEL_64 needed); use the 32-bit entry".into(),
+            )
+        }
+    };
     let setup_sects = match image[OFF_SETUP_SECTS] {
         0 => 4,
         n => n as usize,
@@ -192,9 +225,15 @@ pub fn load(
         }
     }
 
-    // Flat 4 GiB code and data descriptors at the selectors the protocol names.
+    // Flat 4 GiB code and data descriptors at the selectors the protocol
+    // names; for the 64-bit entry the code segment has L set.
+    let code: u64 = if long_mode {
+        0x00af_9a00_0000_ffff
+    } else {
+        0x00cf_9a00_0000_ffff
+    };
     let mut gdt = [0u8; 32];
-    gdt[16..24].copy_from_slice(&0x00cf_9a00_0000_ffffu64.to_le_bytes());
+    gdt[16..24].copy_from_slice(&code.to_le_bytes());
     gdt[24..32].copy_from_slice(&0x00cf_9200_0000_ffffu64.to_le_bytes());
 
     let mut write = |addr: u64, data: &[u8], what: &str| {
@@ -211,11 +250,43 @@ pub fn load(
     if let (Some(rd), Some((a, _))) = (initrd, placed) {
         write(a, rd, "the initrd")?;
     }
+    if long_mode {
+        write(PAGE_TABLES_ADDR, &identity_tables(), "the boot page tables")?;
+    }
     Ok(BootState {
-        entry: u32_at(image, OFF_CODE32_START),
+        entry: if long_mode {
+            KERNEL_ADDR + 0x200
+        } else {
+            u32_at(image, OFF_CODE32_START) as u64
+        },
+        long_mode,
         boot_params: BOOT_PARAMS_ADDR as u32,
         initrd: placed,
     })
+}
+
+/// Page tables for the 64-bit entry: the protocol wants the kernel, its
+/// decompression buffer, boot_params and the command line identity-mapped;
+/// mapping all of the low 4 GiB with 2 MiB pages covers the initrd too.
+fn identity_tables() -> Vec<u8> {
+    const PRESENT_RW: u64 = 0x3;
+    const LARGE: u64 = 0x80;
+    let mut t = vec![0u8; 6 * 4096];
+    let mut put = |off: usize, v: u64| t[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    let pdpt = PAGE_TABLES_ADDR + 0x1000;
+    put(0, pdpt | PRESENT_RW);
+    for g in 0..4u64 {
+        let pd = PAGE_TABLES_ADDR + 0x2000 + g * 0x1000;
+        put(0x1000 + 8 * g as usize, pd | PRESENT_RW);
+        for m in 0..512u64 {
+            let addr = (g << 30) | (m << 21);
+            put(
+                0x2000 + (g as usize * 512 + m as usize) * 8,
+                addr | PRESENT_RW | LARGE,
+            );
+        }
+    }
+    t
 }
 
 #[cfg(test)]
@@ -250,8 +321,16 @@ mod tests {
         let img = image(0x020f, &[0xf4, 0x90, 0x90]);
         let mut ram = vec![0u8; 64 << 20];
         let rd = vec![0x5a; 5000];
-        let st = load(&img, Some(&rd), "console=ttyS0", &mut ram).unwrap();
+        let st = load(
+            &img,
+            Some(&rd),
+            "console=ttyS0",
+            EntryChoice::Auto,
+            &mut ram,
+        )
+        .unwrap();
         assert_eq!(st.entry, 0x10_0000);
+        assert!(!st.long_mode, "no XLF_KERNEL_64: 32-bit entry");
         assert_eq!(st.boot_params, BOOT_PARAMS_ADDR as u32);
         assert_eq!(ram[0x10_0000], 0xf4);
         let bp = &ram[BOOT_PARAMS_ADDR as usize..BOOT_PARAMS_ADDR as usize + 4096];
@@ -280,24 +359,54 @@ mod tests {
     }
 
     #[test]
+    fn kernel_64_uses_the_64_bit_entry_with_identity_tables() {
+        let mut img = image(0x020f, &[0xf4; 0x300]);
+        img[OFF_XLOADFLAGS] = XLF_KERNEL_64 as u8;
+        let mut ram = vec![0u8; 64 << 20];
+        let st = load(&img, None, "", EntryChoice::Auto, &mut ram).unwrap();
+        assert!(st.long_mode);
+        assert_eq!(st.entry, KERNEL_ADDR + 0x200);
+        let q = |a: u64| u64::from_le_bytes(ram[a as usize..a as usize + 8].try_into().unwrap());
+        // GDT 0x10: code with L=1, D=0.
+        assert_eq!(q(GDT_ADDR + 16) >> 52 & 0xf, 0xa);
+        // Walk 0x5234_5678: PML4[0] -> PDPT[1] -> PD[0x91], a 2 MiB page.
+        let lin = 0x5234_5678u64;
+        let pml4e = q(PAGE_TABLES_ADDR);
+        let pdpte = q((pml4e & !0xfff) + 8 * ((lin >> 30) & 0x1ff));
+        let pde = q((pdpte & !0xfff) + 8 * ((lin >> 21) & 0x1ff));
+        assert_eq!(pde & 0x83, 0x83, "present, writable, 2 MiB");
+        assert_eq!(pde & !0xfff, 0x5220_0000);
+        // The top of the 4 GiB is mapped too.
+        let pdpte3 = q((pml4e & !0xfff) + 8 * 3);
+        assert_eq!(q((pdpte3 & !0xfff) + 8 * 511) & !0xfff, 0xffe0_0000);
+        // Forcing the 32-bit entry still works; forcing 64 on a 32-bit-only kernel fails.
+        let st32 = load(&img, None, "", EntryChoice::Bits32, &mut ram).unwrap();
+        assert!(!st32.long_mode);
+        assert_eq!(st32.entry, 0x10_0000);
+        let plain = image(0x020f, &[0; 16]);
+        let e = load(&plain, None, "", EntryChoice::Bits64, &mut ram).unwrap_err();
+        assert!(e.0.contains("no 64-bit entry"), "{e}");
+    }
+
+    #[test]
     fn rejects_bad_images_with_reasons() {
         let mut ram = vec![0u8; 64 << 20];
-        let e = load(b"MZ not linux", None, "", &mut ram).unwrap_err();
+        let e = load(b"MZ not linux", None, "", EntryChoice::Auto, &mut ram).unwrap_err();
         assert!(e.0.contains("not a Linux bzImage"), "{e}");
         let old = image(0x0202, &[0; 32]);
-        assert!(load(&old, None, "", &mut ram)
+        assert!(load(&old, None, "", EntryChoice::Auto, &mut ram)
             .unwrap_err()
             .0
             .contains("too old"));
         let mut trunc = image(0x020f, &[0; 64]);
         trunc.truncate(trunc.len() - 20);
-        assert!(load(&trunc, None, "", &mut ram)
+        assert!(load(&trunc, None, "", EntryChoice::Auto, &mut ram)
             .unwrap_err()
             .0
             .contains("truncated"));
         let img = image(0x020f, &[0; 16]);
         let long = "x".repeat(3000);
-        assert!(load(&img, None, &long, &mut ram)
+        assert!(load(&img, None, &long, EntryChoice::Auto, &mut ram)
             .unwrap_err()
             .0
             .contains("at most 2047"));
@@ -308,11 +417,11 @@ mod tests {
         let img = image(0x020f, &[0; 16]);
         let mut ram = vec![0u8; 24 << 20];
         let rd = vec![0u8; 10 << 20];
-        let e = load(&img, Some(&rd), "", &mut ram).unwrap_err();
+        let e = load(&img, Some(&rd), "", EntryChoice::Auto, &mut ram).unwrap_err();
         assert!(e.0.contains("--initrd"), "{e}");
         // Too little RAM for the decompressed kernel.
         let mut small = vec![0u8; 8 << 20];
-        assert!(load(&img, None, "", &mut small)
+        assert!(load(&img, None, "", EntryChoice::Auto, &mut small)
             .unwrap_err()
             .0
             .contains("-m gives"));

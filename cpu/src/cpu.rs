@@ -162,6 +162,28 @@ impl Cpu {
         self.tlb.flush_all();
     }
 
+    /// 64-bit mode with flat segments, as a boot loader leaves the machine
+    /// for a 64-bit entry point: PAE paging through `cr3`, EFER.LME/LMA,
+    /// CS = `code_sel` (64-bit), the data registers = `data_sel`.
+    pub fn enter_long_mode_flat(&mut self, cr3: u64, code_sel: u16, data_sel: u16) {
+        self.set_flat32();
+        for i in 0..6 {
+            self.s.seg[i].selector = data_sel;
+        }
+        self.s.seg[CS] = Segment {
+            base: 0,
+            limit: 0xffff_ffff,
+            selector: code_sel,
+            attr: ATTR_P | ATTR_S | ATTR_L | ATTR_G | 0xb,
+        };
+        self.s.cr3 = cr3;
+        self.s.cr4 |= CR4_PAE;
+        self.s.efer |= EFER_LME | EFER_LMA;
+        self.s.cr0 |= CR0_PE | CR0_PG;
+        self.update_mode();
+        self.tlb.flush_all();
+    }
+
     /// Run a multi-step operation (far transfer, IRET, interrupt delivery)
     /// all-or-nothing: on a fault the registers are as before it started.
     /// Stack bytes it already wrote stay, as on hardware.

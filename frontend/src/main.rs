@@ -6,6 +6,7 @@
 //! guest's CPU shuts down.
 
 use clap::Parser;
+use leap_machine::EntryChoice;
 use leap_machine::{
     Boot, ClockMode, Config, JitMode, Machine, RunOutcome, Serial, DEFAULT_JIT_THRESHOLD,
 };
@@ -63,6 +64,9 @@ struct Args {
     /// always (every block before its first run).
     #[arg(long, default_value = "off", value_parser = parse_jit)]
     jit: JitChoice,
+    /// Linux entry point: auto (64-bit when the bzImage has one), 32 or 64.
+    #[arg(long, value_name = "auto|32|64", default_value = "auto", value_parser = parse_entry)]
+    linux_entry: EntryChoice,
     /// Runs of a block before `--jit on` compiles it.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_JIT_THRESHOLD,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -82,6 +86,15 @@ fn parse_jit(s: &str) -> Result<JitChoice, String> {
         "on" => Ok(JitChoice::On),
         "always" => Ok(JitChoice::Always),
         _ => Err(format!("'{s}' is not one of off, on, always")),
+    }
+}
+
+fn parse_entry(s: &str) -> Result<EntryChoice, String> {
+    match s {
+        "auto" => Ok(EntryChoice::Auto),
+        "32" => Ok(EntryChoice::Bits32),
+        "64" => Ok(EntryChoice::Bits64),
+        _ => Err(format!("'{s}' is not one of auto, 32, 64")),
     }
 }
 
@@ -132,6 +145,7 @@ fn build_config(a: &Args) -> Result<Config, String> {
                 image,
                 initrd,
                 cmdline: a.append.clone(),
+                entry: a.linux_entry,
             }
         } else if a.initrd.is_some() {
             return Err(format!(

@@ -13,6 +13,8 @@ pub enum Boot {
         image: Vec<u8>,
         initrd: Option<Vec<u8>>,
         cmdline: String,
+        /// 32- or 64-bit entry (default: 64-bit when the kernel has one).
+        entry: leap_bios::linux::EntryChoice,
     },
     /// A raw BIOS ROM run from the reset vector.
     Rom { image: Vec<u8> },

@@ -10,6 +10,6 @@ pub mod machine;
 pub use board::Board;
 pub use clock::ClockMode;
 pub use config::{Boot, Config, JitMode, Serial, DEFAULT_JIT_THRESHOLD};
-pub use leap_bios::linux::is_bzimage;
+pub use leap_bios::linux::{is_bzimage, EntryChoice};
 pub use leap_cpu::state::CS;
 pub use machine::{Machine, RunOutcome};

@@ -132,16 +132,30 @@ impl Machine {
                 image,
                 initrd,
                 cmdline,
+                entry,
             } => {
-                let st = linux::load(image, initrd.as_deref(), cmdline, &mut RamView(&mut cpu))
-                    .map_err(|e| e.to_string())?;
+                let st = linux::load(
+                    image,
+                    initrd.as_deref(),
+                    cmdline,
+                    *entry,
+                    &mut RamView(&mut cpu),
+                )
+                .map_err(|e| e.to_string())?;
                 cpu.set_flat32();
                 cpu.s.gdtr = DescTable {
                     base: linux::GDT_ADDR,
                     limit: 0x1f,
                 };
+                if st.long_mode {
+                    cpu.enter_long_mode_flat(
+                        linux::PAGE_TABLES_ADDR,
+                        linux::BOOT_CS,
+                        linux::BOOT_DS,
+                    );
+                }
                 cpu.s.gpr = [0; 16];
-                cpu.s.rip = st.entry as u64;
+                cpu.s.rip = st.entry;
                 cpu.s.gpr[6] = st.boot_params as u64; // ESI
                 cpu.s.flags.set_raw(0x2);
             }
