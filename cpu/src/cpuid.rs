@@ -10,6 +10,8 @@ pub const FEAT_PAE: u32 = 1 << 6;
 pub const FEAT_CX8: u32 = 1 << 8;
 /// Reported only when the board has a local APIC and it is enabled.
 pub const FEAT_APIC: u32 = 1 << 9;
+/// SYSENTER/SYSEXIT.
+pub const FEAT_SEP: u32 = 1 << 11;
 pub const FEAT_PGE: u32 = 1 << 13;
 pub const FEAT_CMOV: u32 = 1 << 15;
 pub const FEAT_PAT: u32 = 1 << 16;
@@ -58,6 +60,7 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 | FEAT_MSR
                 | FEAT_PAE
                 | FEAT_CX8
+                | FEAT_SEP
                 | FEAT_PGE
                 | FEAT_CMOV
                 | FEAT_PAT

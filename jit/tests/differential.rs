@@ -583,7 +583,10 @@ fn long_mode_blocks() {
             let mut taken = a.create_label();
             for _ in 0..1 + r.below(10) {
                 let op = r.below(7);
-                match r.below(8) {
+                // Shift counts include 0: a 32-bit register is still
+                // zero-extended then.
+                let cnt = [0u32, 1, 5, 31, 32, 63][r.below(6) as usize];
+                match r.below(11) {
                     0 => alu!(a, op, pick(&mut r, &R64), pick(&mut r, &R64))?,
                     1 => alu!(a, op, pick(&mut r, &R64), r.interesting() as i32)?,
                     2 => alu!(a, op, pick(&mut r, &R32X), pick(&mut r, &R32X))?,
@@ -591,6 +594,9 @@ fn long_mode_blocks() {
                     4 => a.mov(pick(&mut r, &R32X), r.next() as u32)?,
                     5 => a.inc(pick(&mut r, &R64))?,
                     6 => a.dec(pick(&mut r, &R32X))?,
+                    7 => a.shl(pick(&mut r, &R32X), cnt)?,
+                    8 => a.sar(pick(&mut r, &R32X), cnt)?,
+                    9 => a.shr(pick(&mut r, &R64), cnt)?,
                     _ => a.adc(pick(&mut r, &R64), pick(&mut r, &R64))?,
                 }
             }

@@ -14,4 +14,7 @@ case " $(cat /proc/cmdline) " in
 esac
 echo "Leap: busybox shell on the serial console; 'poweroff -f' or Ctrl-A X to quit."
 # cttyhack gives the shell a controlling terminal (job control, Ctrl-C).
-exec setsid cttyhack sh -l
+# When the shell ends (exit, or end of input) the machine powers off
+# rather than letting init die and the kernel panic.
+setsid cttyhack sh -l
+poweroff -f

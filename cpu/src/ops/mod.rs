@@ -25,6 +25,7 @@ pub mod segload;
 pub mod shift;
 pub mod stack;
 pub mod string;
+pub mod sysenter;
 pub mod system;
 pub mod task;
 
@@ -252,6 +253,7 @@ pub fn handler_for(inst: &Instruction) -> Handler {
         .or_else(|| io::handler(m, inst))
         .or_else(|| system::handler(m, inst))
         .or_else(|| long_mode::handler(m, inst))
+        .or_else(|| sysenter::handler(m, inst))
         .or_else(|| fpu::handler(m, inst))
         .or_else(|| mmx::handler(m, inst))
         .unwrap_or(match m {

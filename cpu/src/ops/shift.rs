@@ -112,6 +112,10 @@ fn h_shift_ri<const OP: u8, const W: u8>(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn
     let d = &i.op[0];
     let size = if W == 4 { 4 } else { d.size };
     let n = ((i.imm & 0xff) as u32) & if size == 8 { 0x3f } else { 0x1f };
+    if n == 0 && size == 4 {
+        // A 32-bit register is written (zero-extended) even for count 0.
+        c.s.gpr[d.reg as usize & 15] &= 0xffff_ffff;
+    }
     if n != 0 {
         if W == 4 {
             let x = c.s.gpr[d.reg as usize & 15] & 0xffff_ffff;
@@ -131,10 +135,19 @@ fn h_shift<const OP: u8>(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let n = count(c, i, size);
     c.modify_op(b, i, |c, x| {
         if n == 0 {
-            return None;
+            return zero_count_result(i, size, x);
         }
         Some(shift_op(c, OP, size, x, n))
     })
+}
+
+/// What a shift or rotate by a masked count of 0 leaves in its
+/// destination: nothing is written, except that a 32-bit register is
+/// still zero-extended into its 64-bit register (as Intel hardware and
+/// the SDM's "32-bit operands generate 32-bit results, zero-extended" do).
+#[inline]
+fn zero_count_result(i: &Insn, size: u8, x: u64) -> Option<u64> {
+    (size == 4 && i.op[0].kind == OpKind::Reg).then_some(x)
 }
 
 /// Set CF and OF explicitly, leaving the other flags as they are.
@@ -148,7 +161,7 @@ fn h_rcl(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let n = count(c, i, size);
     c.modify_op(b, i, |c, x| {
         if n == 0 {
-            return None;
+            return zero_count_result(i, size, x);
         }
         let bits = size as u32 * 8;
         let k = n % (bits + 1);
@@ -171,7 +184,7 @@ fn h_rcr(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let n = count(c, i, size);
     c.modify_op(b, i, |c, x| {
         if n == 0 {
-            return None;
+            return zero_count_result(i, size, x);
         }
         let bits = size as u32 * 8;
         let k = n % (bits + 1);
@@ -223,7 +236,7 @@ fn h_shld(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let src = c.read_op(b, i, 1)?;
     c.modify_op(b, i, |c, x| {
         if n == 0 {
-            return None;
+            return zero_count_result(i, size, x);
         }
         let bits = size as u32 * 8;
         if bits == 64 {
@@ -251,7 +264,7 @@ fn h_shrd(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let src = c.read_op(b, i, 1)?;
     c.modify_op(b, i, |c, x| {
         if n == 0 {
-            return None;
+            return zero_count_result(i, size, x);
         }
         let bits = size as u32 * 8;
         if bits == 64 {

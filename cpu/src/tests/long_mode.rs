@@ -564,3 +564,80 @@ fn cpuid_reports_long_mode_and_syscall() {
     assert_eq!(widths & 0xff, 40);
     assert_eq!((widths >> 8) & 0xff, 48);
 }
+
+/// Write MSR `msr` from guest code (ECX, EDX:EAX).
+fn wrmsr(a: &mut Asm, msr: u32, v: u64) -> AsmResult {
+    a.mov(ecx, msr)?;
+    a.mov(eax, v as u32)?;
+    a.mov(edx, (v >> 32) as u32)?;
+    a.wrmsr()
+}
+
+#[test]
+fn sysenter_and_sysexit_in_protected_mode() {
+    const KERNEL: u64 = 0x2000;
+    const USER: u64 = 0x2800;
+    let mut t = T::pm32(|a| {
+        wrmsr(a, 0x174, SEL_CODE as u64)?;
+        wrmsr(a, 0x175, 0x7000)?;
+        wrmsr(a, 0x176, KERNEL)?;
+        a.sysenter()
+    });
+    let kernel = assemble(32, KERNEL, |a| {
+        a.mov(ebx, esp)?;
+        a.mov(edx, USER as u32)?;
+        a.mov(ecx, 0x5000)?;
+        a.sysexit()
+    });
+    // Ring 3: spin (HLT would fault) so the test can stop on a budget.
+    let user = assemble(32, USER, |a| {
+        a.mov(esi, 0x99)?;
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.jmp(l)
+    });
+    assert!(t.cpu.mem.load(KERNEL, &kernel));
+    assert!(t.cpu.mem.load(USER, &user));
+    t.cpu.s.flags.set_raw(0x202);
+    t.cpu.run(&mut crate::NullBus, 200);
+    assert_eq!(t.r(EBX), 0x7000, "SYSENTER loads ESP from the MSR");
+    assert_eq!(t.r(ESI), 0x99, "SYSEXIT reached the user code");
+    assert_eq!(t.cpu.s.cpl, 3);
+    // CS = SYSENTER_CS + 16 | 3, SS = SYSENTER_CS + 24 | 3.
+    assert_eq!(t.cpu.s.seg[CS].selector, SEL_CODE + 16 + 3);
+    assert_eq!(t.cpu.s.seg[SS].selector, SEL_CODE + 24 + 3);
+    assert_eq!(t.r(ESP), 0x5000);
+    assert!(t.cpu.s.seg[CS].big(), "32-bit code");
+}
+
+#[test]
+fn sysenter_clears_if_and_needs_a_selector() {
+    let mut t = T::pm32(|a| a.sysenter());
+    assert_eq!(t.run_fault(), GP, "SYSENTER_CS = 0 is #GP(0)");
+    let mut t = T::pm32(|a| {
+        wrmsr(a, 0x174, SEL_CODE as u64)?;
+        wrmsr(a, 0x176, CODE + 0x100)?;
+        wrmsr(a, 0x175, 0x7000)?;
+        a.sysenter()
+    });
+    t.wr(CODE + 0x100, 1, 0xf4);
+    t.cpu.s.flags.set_raw(0x202);
+    t.run();
+    assert_eq!(t.cpu.s.flags.get() & FLAG_IF, 0);
+    assert_eq!(t.cpu.s.seg[SS].selector, SEL_CODE + 8);
+}
+
+#[test]
+fn sysexitq_returns_to_64bit_ring3() {
+    const USER: u64 = 0x2800;
+    let mut t = T::long64(|a| {
+        wrmsr(a, 0x174, 0x10)?;
+        a.mov(rdx, USER)?;
+        a.mov(rcx, 0x5000u64)?;
+        a.sysexitq()
+    });
+    assert!(t.cpu.mem.load(USER, &[0xf4]));
+    assert_eq!(t.run_fault(), GP, "HLT at CPL 3");
+    // CS = SYSENTER_CS + 32 | 3 = 0x33, SS = + 40 | 3 = 0x3b.
+    t.expect_frame64(Some(0), USER, 0x33, 0x5000, 0x3b);
+}

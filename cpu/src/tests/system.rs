@@ -233,8 +233,8 @@ fn cpuid_leaf0_vendor() {
 #[test]
 fn cpuid_leaf1_reports_only_implemented_features() {
     let r = cpuid(1);
-    // FPU DE PSE TSC MSR PAE CX8 PGE CMOV PAT PSE36 MMX FXSR
-    let implemented = [0u32, 2, 3, 4, 5, 6, 8, 13, 15, 16, 17, 23, 24]
+    // FPU DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT PSE36 MMX FXSR
+    let implemented = [0u32, 2, 3, 4, 5, 6, 8, 11, 13, 15, 16, 17, 23, 24]
         .iter()
         .fold(0, |m, b| m | 1 << b);
     assert_eq!(r[3], implemented, "EDX feature bits");

@@ -250,12 +250,18 @@ impl Tx<'_> {
         self.set_materialized(f);
     }
 
-    /// SHL/SHR/SAR of a register. A zero count changes nothing, not even
-    /// the flags.
+    /// SHL/SHR/SAR of a register. A zero count changes no flags and no
+    /// bits, but a 32-bit register is still zero-extended.
     fn shift(&mut self, d: &Operand, op: ShiftOp, count: Count) {
         let size = d.size;
         let n = match count {
-            Count::Imm(0) => return,
+            Count::Imm(0) => {
+                if size == 4 {
+                    let x = self.get(d);
+                    self.put(d, x);
+                }
+                return;
+            }
             Count::Imm(n) => self.imm(n as u64),
             Count::Cl => {
                 let c = self.reg(1);
