@@ -606,6 +606,143 @@ GLOBAL(ops_cx16)
     RESTORE
     ret
 
+/* Encodings and operand-size rules that are easy to get wrong. */
+GLOBAL(ops_misc)
+    SAVE
+    /* CMOVcc with a 32-bit operand zero-extends even when the condition is false. */
+    movq $-1, %rax
+    movl $5, %ecx
+    testl %ecx, %ecx
+    cmovzl %ecx, %eax
+    movq %rax, 0(%rdi)
+    /* 90h is NOP (no zero-extension); 87 C0 is a real XCHG EAX, EAX. */
+    movabsq $0x1111111122222222, %rax
+    .byte 0x90
+    movq %rax, 8(%rdi)
+    .byte 0x87, 0xC0
+    movq %rax, 16(%rdi)
+    /* imm32 operands of 64-bit ALU ops are sign-extended */
+    movq $-1, %rax
+    andq $-0x80000000, %rax
+    movq %rax, 24(%rdi)
+    movq $-2, 32(%rdi)
+    /* A1 with a 64-bit absolute address (moffs64) */
+    movabsq riprel_var, %rax
+    movq %rax, 40(%rdi)
+    /* 67h: 32-bit address arithmetic wraps at 4 GiB */
+    movl $0xFFFFFFF8, %eax
+    leaq 0x10(%eax), %rcx
+    movq %rcx, 48(%rdi)
+    /* 32-bit LEA truncates and zero-extends */
+    movabsq $0x100000000, %rax
+    movl $5, %ebx
+    leal 1(%rax,%rbx), %ecx
+    movq %rcx, 56(%rdi)
+    /* ADC/SBB carry chains */
+    movq $-1, %rax
+    movl $1, %edx
+    addq $1, %rax
+    adcq $2, %rdx
+    movq %rdx, 64(%rdi)
+    xorl %eax, %eax
+    xorl %edx, %edx
+    subq $1, %rax
+    sbbq $0, %rdx
+    movq %rdx, 72(%rdi)
+    /* XADD */
+    movabsq $0x200000000, %rax
+    movq %rax, 80(%rdi)
+    movabsq $0x100000000, %rax
+    xaddq %rax, 80(%rdi)
+    movq %rax, 88(%rdi)
+    /* NEG, BSR, BSF, MOVSX, MOVZX with REX */
+    movl $1, %eax
+    negq %rax
+    movq %rax, 96(%rdi)
+    movabsq $0x8000000000000000, %rax
+    bsrq %rax, %rcx
+    movq %rcx, 104(%rdi)
+    movabsq $0x10000000000, %rax
+    bsfq %rax, %rcx
+    movq %rcx, 112(%rdi)
+    movl $0x8000, %eax
+    movswq %ax, %rcx
+    movq %rcx, 120(%rdi)
+    movq $-1, %rsi
+    movzbq %sil, %r12
+    movq %r12, 128(%rdi)
+    /* two-operand IMUL overflow */
+    movabsq $0x100000000, %rax
+    imulq %rax, %rax
+    movq %rax, 136(%rdi)
+    FLAGS(18)
+    /* CALL pushes 8 bytes; RET imm16 releases the arguments */
+    movq %rsp, %rcx
+    call 1f
+1:  movq %rsp, %rdx
+    addq $8, %rsp
+    subq %rdx, %rcx
+    movq %rcx, 152(%rdi)
+    movq %rsp, %rcx
+    pushq $0
+    pushq $0
+    call ret16
+    subq %rsp, %rcx
+    movq %rcx, 160(%rdi)
+    /* PUSH FS is a 64-bit push of the selector */
+    movq %rsp, %rcx
+    pushq %fs
+    movq %rsp, %rdx
+    popq %rax
+    subq %rdx, %rcx
+    movq %rcx, 168(%rdi)
+    movzwl %ax, %eax
+    movq %rax, 176(%rdi)
+    /* LOOP and JRCXZ use all of RCX, JECXZ (67h) only ECX */
+    xorl %eax, %eax
+    movabsq $0x100000001, %rcx
+    loop 2f
+    orl $1, %eax
+2:  movabsq $0x100000000, %rcx
+    jrcxz 3f
+    orl $2, %eax
+3:  jecxz 4f
+    orl $4, %eax
+4:  movq %rax, 184(%rdi)
+    /* REP STOSQ */
+    movq %rdi, %rbx
+    leaq 192(%rbx), %rdi
+    movabsq $0x0102030405060708, %rax
+    movl $3, %ecx
+    rep stosq
+    leaq 192(%rbx), %rdx
+    subq %rdx, %rdi
+    movq %rdi, 216(%rbx)
+    movq %rcx, 224(%rbx)
+    movq %rbx, %rdi
+    RESTORE
+    ret
+
+ret16:
+    ret $16
+
+/* IDIV of INT64_MIN by -1 overflows. */
+GLOBAL(k_idiv_overflow)
+    movabsq $0x8000000000000000, %rax
+    cqto
+    movq $-1, %rcx
+GLOBAL(k_idiv_insn)
+    idivq %rcx
+    ret
+
+GLOBAL(u_cli)
+    cli
+    int $0x80
+
+GLOBAL(u_in)
+    inb $0x80, %al
+    int $0x80
+
 /* int3 with RSP = 16n (rdi = 0) or 16n + 8 (rdi = 1); returns that RSP. */
 GLOBAL(int3_at_rsp)
     pushq %rbx
