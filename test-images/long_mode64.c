@@ -212,12 +212,21 @@ static volatile int catch_armed;
 static struct frame64 last;          /* the caught frame */
 static u64 last_frame_addr;          /* where the CPU put it (address of .rip) */
 static u16 last_ss;                  /* SS inside the handler */
+static u64 stub_return;              /* where trap64 returns to: in the stub */
+
+#define GATE_INT  0xE
+#define GATE_TRAP 0xF
+
+static void set_gate_type(int v, u64 target, int ist, int dpl, int type)
+{
+    idt64[v][0] = (target & 0xFFFF) | (u64)SEL_KCODE64 << 16 |
+                  (u64)(0x8000 | type << 8 | dpl << 13 | ist) << 32 | (target >> 16 & 0xFFFF) << 48;
+    idt64[v][1] = target >> 32;
+}
 
 static void set_gate(int v, u64 target, int ist, int dpl)
 {
-    idt64[v][0] = (target & 0xFFFF) | (u64)SEL_KCODE64 << 16 |
-                  (u64)(0x8E00 | dpl << 13 | ist) << 32 | (target >> 16 & 0xFFFF) << 48;
-    idt64[v][1] = target >> 32;
+    set_gate_type(v, target, ist, dpl, GATE_INT);
 }
 
 static NORETURN void catch_trap(struct frame64 *f)
@@ -234,6 +243,7 @@ void trap64(struct frame64 *f);
 void trap64(struct frame64 *f)
 {
     last_ss = READ_SEG(ss);
+    stub_return = A(__builtin_return_address(0));
     if (handlers[f->vector]) {
         handlers[f->vector](f);
         return;
@@ -301,7 +311,9 @@ extern label k_read, k_read_insn, k_write, k_write_insn, k_call,
     k_div_overflow, k_div_insn, k_ud2, k_push_es, k_int3, k_int3_after,
     k_cx16, k_cx16_insn, u_read, u_read_insn, u_write, u_write_insn, u_int42, u_rdmsr,
     u_rdmsr_insn, u_hello, u_syscall, u_syscall_ret, syscall_entry,
-    int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in;
+    int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in, k_aaa, k_pusha, k_into, k_tf,
+    k_tf_after, k_compat_swapgs, k_compat_swapgs_insn;
+void int43_with_if(void);
 void compat_test(void);
 void ops_rex(u64 *out);
 void ops_bytes(u64 *out);
@@ -523,6 +535,12 @@ static void test_idt(void)
     k_fault("#DE: IDIV INT64_MIN / -1", k_idiv_overflow, k_idiv_insn, 0, 0, 0, "idiv");
     k_fault("#UD: UD2", k_ud2, k_ud2, 0, 6, 0, "ud2");
     k_fault("#UD: PUSH ES (06h) is invalid in 64-bit mode", k_push_es, k_push_es, 0, 6, 0, "06h");
+    k_fault("#UD: AAA (37h) in 64-bit mode", k_aaa, k_aaa, 0, 6, 0, "37h");
+    k_fault("#UD: PUSHA (60h) in 64-bit mode", k_pusha, k_pusha, 0, 6, 0, "60h");
+    k_fault("#UD: INTO (CEh) in 64-bit mode", k_into, k_into, 0, 6, 0, "CEh");
+    k_fault("#DB: single step after POPFQ set TF", k_tf, k_tf_after, 0, 1, 0,
+            "after the next insn");
+    check_eq("  ... frame RFLAGS.TF", last.rflags & RF_TF, RF_TF);
     k_fault("#BP: INT3 is a trap", k_int3, k_int3_after, 0, 3, 0, "after int3");
     k_fault("#GP(0): read at 0x0000800000000000 (non-canonical)", k_read, k_read_insn,
             0x0000800000000000, 13, 0, "mov");
@@ -749,6 +767,47 @@ static void test_paging(void)
 
 /* ------------------------------------------------------------------------ */
 
+static u64 handler_rflags, handler_frame_rflags;
+static void where_handler(struct frame64 *f)
+{
+    u64 fl;
+    __asm__ volatile("pushfq; popq %0" : "=r"(fl));
+    handler_rflags = fl;
+    handler_frame_rflags = f->rflags;
+}
+
+static void test_delivery(void)
+{
+    section("more interrupt delivery");
+    /* A gate whose target needs all 64 offset bits: the -2 GiB alias of the
+     * stub (mapped by test_paging's tables). */
+    handlers[0x44] = where_handler;
+    set_gate(0x44, HIGH_HALF + isr64_table[0x44], 0, 0);
+    stub_return = 0;
+    __asm__ volatile("int $0x44" ::: "memory");
+    check_eq("gate offset bits 63:32: the stub ran in the upper half", stub_return >> 32,
+             0xffffffff);
+    handlers[0x44] = 0;
+    set_gate(0x44, isr64_table[0x44], 0, 0);
+
+    handlers[0x43] = where_handler;
+    int43_with_if();
+    check_eq("interrupt gate: IF cleared in the handler", handler_rflags & RF_IF, 0);
+    check_eq("  ... frame RFLAGS.IF (the interrupted code's)", handler_frame_rflags & RF_IF,
+             RF_IF);
+    set_gate_type(0x43, isr64_table[0x43], 0, 0, GATE_TRAP);
+    int43_with_if();
+    check_eq("trap gate: IF kept in the handler", handler_rflags & RF_IF, RF_IF);
+    set_gate(0x43, isr64_table[0x43], 0, 0);
+    handlers[0x43] = 0;
+
+    k_fault("#UD: SWAPGS in compatibility mode", k_compat_swapgs, k_compat_swapgs_insn, 0, 6, 0,
+            "swapgs");
+    check_eq("  ... frame CS", last.cs, SEL_KCODE);
+}
+
+/* ------------------------------------------------------------------------ */
+
 struct percpu { u64 rcx, r11, cs, ss, rflags; };
 static struct percpu percpu;
 static u64 fs_area[4] = { 0x1111, 0x2222, 0x3333, 0x4444 };
@@ -890,6 +949,7 @@ void lm64_main(struct lm_info *in)
     test_ops();
     test_idt();
     test_paging();
+    test_delivery();
     test_rings();
     test_compat();
     test_rdtscp();

@@ -199,6 +199,50 @@ GLOBAL(k_cx16_insn)
     popq %rbx
     ret
 
+/* Opcodes that 64-bit mode dropped: AAA (37h), PUSHA (60h), INTO (CEh). */
+GLOBAL(k_aaa)
+    .byte 0x37
+    ret
+GLOBAL(k_pusha)
+    .byte 0x60
+    ret
+GLOBAL(k_into)
+    .byte 0xCE
+    ret
+
+/* POPFQ sets TF: the single-step trap comes after the next instruction. */
+GLOBAL(k_tf)
+    pushfq
+    orq $0x100, (%rsp)
+    popfq
+    nop
+GLOBAL(k_tf_after)
+    pushfq
+    andq $~0x100, (%rsp)
+    popfq
+    ret
+
+/* SWAPGS exists only in 64-bit mode: #UD in compatibility mode. */
+GLOBAL(k_compat_swapgs)
+    pushq $SEL_KCODE
+    leaq 1f(%rip), %rax
+    pushq %rax
+    lretq
+    .code32
+1:
+GLOBAL(k_compat_swapgs_insn)
+    .byte 0x0f, 0x01, 0xf8
+    ljmp $SEL_KCODE64, $2f
+    .code64
+2:  ret
+
+/* int $0x43 with IF=1; returns RFLAGS as the handler saw them (in RAX). */
+GLOBAL(int43_with_if)
+    sti
+    int $0x43
+    cli
+    ret
+
 GLOBAL(u_read)
     movq probe_addr(%rip), %rcx
 GLOBAL(u_read_insn)
