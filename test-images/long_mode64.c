@@ -312,7 +312,8 @@ extern label k_read, k_read_insn, k_write, k_write_insn, k_call,
     k_cx16, k_cx16_insn, u_read, u_read_insn, u_write, u_write_insn, u_int42, u_rdmsr,
     u_rdmsr_insn, u_hello, u_syscall, u_syscall_ret, syscall_entry,
     int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in, k_aaa, k_pusha, k_into, k_tf,
-    k_tf_after, k_compat_swapgs, k_compat_swapgs_insn;
+    k_tf_after, k_compat_swapgs, k_compat_swapgs_insn, u_segs, k_null_ss, u_null_ss,
+    u_null_ss_insn, u_syscall32, syscall_entry32;
 void int43_with_if(void);
 void compat_test(void);
 void ops_rex(u64 *out);
@@ -832,6 +833,16 @@ static void test_rings(void)
      * puts the byte offset of the 16-byte gate there (0x42 * 16 + 2), so
      * only the flag bits are compared here; Leap's unit tests check all. */
     err_mask = 7;
+    __asm__ volatile("mov %w0, %%fs; mov %w0, %%gs" :: "r"(SEL_KDATA));
+    run_user(FN(u_segs));
+    check_eq("IRETQ to CPL3 keeps DS with a DPL3 selector", last.rax, SEL_UDATA64);
+    check_eq("  ... nulls FS holding a DPL0 selector", last.rcx, 0);
+    check_eq("  ... nulls GS holding a DPL0 selector", last.rdx, 0);
+    k_ok("MOV SS, null selector at CPL0 in 64-bit mode", k_null_ss, 0);
+    check_eq("  ... SS read back", probe_val, 0);
+    u_fault("#GP(0): MOV SS, null selector at CPL3", u_null_ss, u_null_ss_insn, 0, 13, 0,
+            "mov ss");
+
     u_fault("#GP: INT 0x42 through a DPL0 gate from CPL3 (err & 7)", u_int42, u_int42, 0, 13, 2,
             "int");
     err_mask = ~0ul;
@@ -883,6 +894,11 @@ static void test_rings(void)
     check_eq("  ... user SS", last.rbx, SEL_UDATA64);
     check_eq("  ... RFLAGS from R11 (DF=1)", last.rdx & (RF_DF | 2), RF_DF | 2);
     check_eq("GS_BASE after the SWAPGS pair", rdmsr(MSR_GS_BASE) == A(gs_area), 1);
+    wrmsr(MSR_LSTAR, A(syscall_entry32));
+    run_user(FN(u_syscall32));
+    check_eq("SYSRET (32-bit) to compatibility mode: CS", last.rbx & 0xFFFF, SEL_UCODE32);
+    check_eq("  ... 40h is INC EAX there", last.rax & 0xFFFFFFFF, 1);
+    check_eq("  ... frame CS", last.cs, SEL_UCODE32);
     wrmsr(MSR_GS_BASE, 0);
 }
 

@@ -273,6 +273,30 @@ GLOBAL(u_hello)
     movabsq $0x1122334455667788, %rcx
     int $0x80
 
+/* The selectors ring 3 sees after IRETQ (RAX..RDX = DS, ES, FS, GS). */
+GLOBAL(u_segs)
+    movq %ds, %rax
+    movq %es, %rbx
+    movq %fs, %rcx
+    movq %gs, %rdx
+    int $0x80
+
+/* A null SS is allowed in 64-bit mode below CPL 3 only. */
+GLOBAL(k_null_ss)
+    movw %ss, %cx
+    xorl %eax, %eax
+    movw %ax, %ss
+    movw %ss, %dx
+    movw %cx, %ss
+    movzwl %dx, %eax
+    movq %rax, probe_val(%rip)
+    ret
+GLOBAL(u_null_ss)
+    xorl %eax, %eax
+GLOBAL(u_null_ss_insn)
+    movw %ax, %ss
+    int $0x80
+
 /* ---------------------------------------------------------------------------
  * SYSCALL/SYSRET.  The user side sets DF (SFMASK clears it in the kernel,
  * SYSRET restores it from R11), the kernel side records what it sees in the
@@ -303,6 +327,21 @@ GLOBAL(syscall_entry)
     movq %rax, %gs:32
     swapgs
     sysretq
+
+/* SYSRET without REX.W returns to 32-bit code (CS = STAR[63:48] | 3),
+ * EIP = ECX; there 40h is INC EAX again. */
+GLOBAL(u_syscall32)
+    syscall
+GLOBAL(syscall_entry32)
+    leaq 1f(%rip), %rcx
+    movl $0x2, %r11d
+    xorl %eax, %eax
+    sysretl
+    .code32
+1:  .byte 0x40              /* inc %eax */
+    movl %cs, %ebx
+    int $0x80
+    .code64
 
 /* ---------------------------------------------------------------------------
  * Compatibility mode: in with a far return, a 32-bit stint (0x40 is INC EAX
