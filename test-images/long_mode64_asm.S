@@ -243,6 +243,10 @@ GLOBAL(int43_with_if)
     cli
     ret
 
+GLOBAL(k_push_cs)
+    .byte 0x0e
+    ret
+
 GLOBAL(u_read)
     movq probe_addr(%rip), %rcx
 GLOBAL(u_read_insn)

@@ -191,6 +191,42 @@ fn paging_without_pae_in_long_mode_is_gp() {
 }
 
 #[test]
+fn leaving_long_mode_the_wrong_ways_is_gp() {
+    // Clearing EFER.LME with paging on (SDM Vol. 3A 10.8.5), CR4.PAE in
+    // IA-32e mode, or CR0.PG in 64-bit mode (MOV CR, 64-bit mode exceptions).
+    let wrmsr_lme = T::long64(|a| {
+        a.mov(ecx, 0xc000_0080u32)?;
+        a.mov(eax, (EFER_SCE | EFER_NXE) as u32)?;
+        a.xor(edx, edx)?;
+        a.wrmsr()?;
+        a.hlt()
+    });
+    let cr4_pae = T::long64(|a| {
+        a.xor(eax, eax)?;
+        a.mov(cr4, rax)?;
+        a.hlt()
+    });
+    let cr0_pg = T::long64(|a| {
+        a.mov(rax, cr0)?;
+        a.btr(rax, 31)?;
+        a.mov(cr0, rax)?;
+        a.hlt()
+    });
+    for (what, mut t) in [
+        ("EFER.LME", wrmsr_lme),
+        ("CR4.PAE", cr4_pae),
+        ("CR0.PG", cr0_pg),
+    ] {
+        assert_eq!(t.run_fault(), GP, "{what}");
+        assert_eq!(t.q(t.cpu.s.gpr[ESP]), 0, "{what}: error code");
+        assert!(t.cpu.mode64, "{what}: still in 64-bit mode");
+        assert_ne!(t.cpu.s.efer & EFER_LME, 0, "{what}: LME");
+        assert_ne!(t.cpu.s.cr4 & CR4_PAE, 0, "{what}: PAE");
+        assert_ne!(t.cpu.s.cr0 & CR0_PG, 0, "{what}: PG");
+    }
+}
+
+#[test]
 fn ud_in_64bit_mode_pushes_a_five_qword_frame() {
     let mut t = T::long64(|a| {
         a.mov(rsp, 0x8008u64)?; // misaligned: delivery aligns to 16
