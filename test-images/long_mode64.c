@@ -313,7 +313,8 @@ extern label k_read, k_read_insn, k_write, k_write_insn, k_call,
     u_rdmsr_insn, u_hello, u_syscall, u_syscall_ret, syscall_entry,
     int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in, k_aaa, k_pusha, k_into, k_tf,
     k_tf_after, k_compat_swapgs, k_compat_swapgs_insn, u_segs, k_null_ss, u_null_ss,
-    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs;
+    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, wait_irq_after;
+void wait_irq(void);
 void int43_with_if(void);
 void compat_test(void);
 void ops_rex(u64 *out);
@@ -416,7 +417,7 @@ static void test_sysregs(void)
 
 static void test_ops(void)
 {
-    u64 o[32];
+    u64 o[40];
     section("64-bit instructions");
     ops_rex(o);
     check_eq("LEA 0x10(r8,r9,4)", o[0], 0x3d9bfa58b71573df);
@@ -516,6 +517,11 @@ static void test_ops(void)
     check_eq("REP STOSQ: last qword", o[26], 0x0102030405060708);
     check_eq("  ... RDI advanced by", o[27], 24);
     check_eq("  ... RCX", o[28], 0);
+    check_eq("67h REP STOSB: RDI = EDI + 2, upper half cleared", o[30], 2);
+    check_eq("  ... RCX", o[31], 0);
+    check_eq("  ... stored", o[29] & 0xFFFF, 0xABAB);
+    check_eq("ENTER 16, 0 / LEAVE: frame size", o[32], 24);
+    check_eq("ENTER 16, 1: frame size", o[33], 32);
 
     ops_cx16(o);
     check_eq("CMPXCHG16B equal: ZF", o[0], RF_ZF);
@@ -770,6 +776,19 @@ static void test_paging(void)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
     k_ok("bit 63 with EFER.NXE=1 is XD: read ok", k_read, TV + 0x8000);
 
+    /* An instruction that starts on a present page and ends on a missing
+     * one: the fault names the second page in CR2 and the instruction's
+     * start in RIP. */
+    frames[2][4095] = 0x48;             /* REX.W of "mov %rax, %rax" */
+    pt_t[9] = FRAME(2) | PG_P | PG_W;
+    pt_t[10] = 0;
+    probe_addr = TV + 0x9FFF;
+    fault_cr2 = 0;
+    run_catch(FN(k_call));
+    check_trap("#PF fetch: instruction straddles into a missing page", 14, 0x10, TV + 0x9FFF,
+               "its first byte");
+    check_addr("  ... CR2 = start of the missing page", fault_cr2, TV + 0xA000);
+
     WRITE_CR(0, READ_CR(0) & ~CR0_WP);
     probe_val = 0x66;
     k_ok("CR0.WP=0: CPL0 write to a read-only page", k_write, TV + 0x4010);
@@ -818,6 +837,46 @@ static void where_handler(struct frame64 *f)
     handler_frame_rflags = f->rflags;
 }
 
+static inline u8 inb(u16 port)
+{
+    u8 v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static volatile int ticks;
+static struct frame64 irq_frame;
+static void irq0_handler(struct frame64 *f)
+{
+    if (ticks++ == 0)
+        irq_frame = *f;
+    outb(0x20, 0x20);
+}
+
+/* A hardware interrupt: the PIT on IRQ0 through the 8259 at vector 0x20. */
+static void test_irq(void)
+{
+    outb(0x20, 0x11);       /* ICW1: edge, cascade, ICW4 */
+    outb(0x21, 0x20);       /* ICW2: vectors 0x20-0x27 */
+    outb(0x21, 0x04);
+    outb(0x21, 0x01);
+    outb(0x21, 0xFE);       /* only IRQ0 */
+    outb(0x43, 0x34);       /* channel 0, mode 2, 1193 counts: ~1 kHz */
+    outb(0x40, 1193 & 0xFF);
+    outb(0x40, 1193 >> 8);
+    handlers[0x20] = irq0_handler;
+    ticks = 0;
+    for (int i = 0; i < 100000 && ticks < 3; i++)
+        wait_irq();
+    outb(0x21, 0xFF);
+    handlers[0x20] = 0;
+    check(ticks >= 3, "PIT IRQ0 through the 8259: three interrupts after STI; HLT");
+    check_eq("  ... vector", irq_frame.vector, 0x20);
+    check_addr("  ... frame RIP = after the HLT", irq_frame.rip, A(wait_irq_after));
+    check_eq("  ... frame CS", irq_frame.cs, SEL_KCODE64);
+    check_eq("  ... frame RFLAGS.IF", irq_frame.rflags & RF_IF, RF_IF);
+}
+
 static void test_delivery(void)
 {
     section("more interrupt delivery");
@@ -846,6 +905,7 @@ static void test_delivery(void)
     k_fault("#UD: SWAPGS in compatibility mode", k_compat_swapgs, k_compat_swapgs_insn, 0, 6, 0,
             "swapgs");
     check_eq("  ... frame CS", last.cs, SEL_KCODE);
+    test_irq();
 }
 
 /* ------------------------------------------------------------------------ */

@@ -247,6 +247,14 @@ GLOBAL(k_push_cs)
     .byte 0x0e
     ret
 
+/* sti; hlt until an interrupt has come (the handler counts them). */
+GLOBAL(wait_irq)
+    sti
+    hlt
+GLOBAL(wait_irq_after)
+    cli
+    ret
+
 GLOBAL(u_read)
     movq probe_addr(%rip), %rcx
 GLOBAL(u_read_insn)
@@ -807,6 +815,33 @@ GLOBAL(ops_misc)
     movq %rdi, 216(%rbx)
     movq %rcx, 224(%rbx)
     movq %rbx, %rdi
+    /* 67h REP STOSB counts with ECX and stores through EDI; their 32-bit
+     * updates clear the upper halves */
+    leaq 232(%rdi), %rax
+    movabsq $0x100000000, %rdx
+    leaq (%rax,%rdx), %rdi
+    leaq 2(%rdx), %rcx
+    movl $0xAB, %eax
+    addr32 rep stosb
+    movq %rdi, %rdx
+    movq %rbx, %rdi
+    leaq 232(%rdi), %rax
+    subq %rax, %rdx
+    movq %rdx, 240(%rdi)
+    movq %rcx, 248(%rdi)
+    /* ENTER pushes 8-byte frame pointers */
+    movq %rsp, %rcx
+    enter $16, $0
+    movq %rsp, %rdx
+    leave
+    subq %rdx, %rcx
+    movq %rcx, 256(%rdi)
+    movq %rsp, %rcx
+    enter $16, $1
+    movq %rsp, %rdx
+    leave
+    subq %rdx, %rcx
+    movq %rcx, 264(%rdi)
     RESTORE
     ret
 
