@@ -313,7 +313,9 @@ extern label k_read, k_read_insn, k_write, k_write_insn, k_call,
     u_rdmsr_insn, u_hello, u_syscall, u_syscall_ret, syscall_entry,
     int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in, k_aaa, k_pusha, k_into, k_tf,
     k_tf_after, k_compat_swapgs, k_compat_swapgs_insn, u_segs, k_null_ss, u_null_ss,
-    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, wait_irq_after;
+    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, wait_irq_after,
+    u_callgate, u_callgate_ret, k_callgate, k_callgate_ret, cgate_target;
+extern u64 cg_rsp, cg_rip, cg_cs, cg_outer_rsp, cg_outer_ss, cg_ss;
 void wait_irq(void);
 void int43_with_if(void);
 void compat_test(void);
@@ -943,6 +945,30 @@ static void test_rings(void)
     check_eq("  ... SS read back", probe_val, 0);
     u_fault("#GP(0): MOV SS, null selector at CPL3", u_null_ss, u_null_ss_insn, 0, 13, 0,
             "mov ss");
+
+    /* A 64-bit call gate (16 bytes, type 0xC, DPL 3) to the 64-bit CS:
+     * from CPL3 the CPU switches to TSS.RSP0 with a null SS and pushes
+     * SS, RSP, CS, RIP as qwords; from CPL0 only CS and RIP. */
+    u64 *gdt = (u64 *)(u64)info->gdt;
+    u64 cg = A(cgate_target);
+    gdt[SEL_CGATE >> 3] = (cg & 0xFFFF) | (u64)SEL_KCODE64 << 16 | 0xECul << 40 |
+                          (cg >> 16 & 0xFFFF) << 48;
+    gdt[(SEL_CGATE >> 3) + 1] = cg >> 32;
+    run_user(FN(u_callgate));
+    check_addr("call gate from CPL3: stack = TSS.RSP0 - 32", cg_rsp, RSP0_TOP - 32);
+    check_addr("  ... pushed RIP", cg_rip, A(u_callgate_ret));
+    check_eq("  ... pushed CS", cg_cs, SEL_UCODE64);
+    check_addr("  ... pushed RSP", cg_outer_rsp, USER_TOP);
+    check_eq("  ... pushed SS", cg_outer_ss, SEL_UDATA64);
+    check_eq("  ... SS in the target (null)", cg_ss, 0);
+    check_eq("LRETQ back to CPL3: CS", last.rax, SEL_UCODE64);
+    check_eq("  ... SS", last.rbx, SEL_UDATA64);
+    check_addr("  ... RSP", last.rcx, USER_TOP);
+    u64 rsp0;
+    __asm__ volatile("mov %%rsp, %0; call k_callgate" : "=&r"(rsp0) :: "rax", "memory");
+    check_addr("call gate from CPL0: pushed RIP", cg_rip, A(k_callgate_ret));
+    check_eq("  ... pushed CS", cg_cs, SEL_KCODE64);
+    check_addr("  ... stack = RSP - 16 (after the near call's 8)", cg_rsp, rsp0 - 24);
 
     u_fault("#GP: INT 0x42 through a DPL0 gate from CPL3 (err & 7)", u_int42, u_int42, 0, 13, 2,
             "int");

@@ -309,6 +309,53 @@ GLOBAL(u_null_ss_insn)
     movw %ax, %ss
     int $0x80
 
+/* Far CALL through the 64-bit call gate SEL_CGATE (the pointer's offset is
+ * ignored); the target records its stack and returns with LRETQ. */
+GLOBAL(u_callgate)
+    lcall *cgate_ptr(%rip)
+GLOBAL(u_callgate_ret)
+    movq %cs, %rax
+    movq %ss, %rbx
+    movq %rsp, %rcx
+    int $0x80
+
+GLOBAL(k_callgate)
+    lcall *cgate_ptr0(%rip)
+GLOBAL(k_callgate_ret)
+    ret
+
+GLOBAL(cgate_target)
+    movq %rsp, cg_rsp(%rip)
+    movq 0(%rsp), %rax
+    movq %rax, cg_rip(%rip)
+    movq 8(%rsp), %rax
+    movq %rax, cg_cs(%rip)
+    movq 16(%rsp), %rax
+    movq %rax, cg_outer_rsp(%rip)
+    movq 24(%rsp), %rax
+    movq %rax, cg_outer_ss(%rip)
+    movq %ss, %rax
+    movq %rax, cg_ss(%rip)
+    lretq
+
+    .section .rodata
+cgate_ptr:
+    .long 0x12345678
+    .word SEL_CGATE | 3
+cgate_ptr0:
+    .long 0x12345678
+    .word SEL_CGATE
+    .data
+    .balign 8
+    .globl cg_rsp, cg_rip, cg_cs, cg_outer_rsp, cg_outer_ss, cg_ss
+cg_rsp: .quad 0
+cg_rip: .quad 0
+cg_cs: .quad 0
+cg_outer_rsp: .quad 0
+cg_outer_ss: .quad 0
+cg_ss: .quad 0
+    .text
+
 /* ---------------------------------------------------------------------------
  * SYSCALL/SYSRET.  The user side sets DF (SFMASK clears it in the kernel,
  * SYSRET restores it from R11), the kernel side records what it sees in the
