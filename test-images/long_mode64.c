@@ -326,6 +326,7 @@ void ops_shift(u64 *out);
 void ops_stack_riprel(u64 *out);
 void ops_cx16(u64 *out);
 void ops_misc(u64 *out);
+void ops_hot(u64 *out);
 u64 int3_at_rsp(u64 misalign);
 u64 int41(void);
 extern u64 compat_eax, compat_eax2, compat_push_size, compat_popped, compat_cs_after_iret,
@@ -524,6 +525,12 @@ static void test_ops(void)
     check_eq("  ... stored", o[29] & 0xFFFF, 0xABAB);
     check_eq("ENTER 16, 0 / LEAVE: frame size", o[32], 24);
     check_eq("ENTER 16, 1: frame size", o[33], 32);
+
+    ops_hot(o);
+    check_eq("hot loop (5000 rounds): hash", o[0], 0xfd603fcfc7e87136);
+    check_eq("  ... table fold", o[1], 0xf596e7fa23617127);
+    check_eq("  ... last CMOVB value", o[2], 0x5f1da0a032a22a4a);
+    check_eq("  ... SETC count", o[3], 0xba3);
 
     ops_cx16(o);
     check_eq("CMPXCHG16B equal: ZF", o[0], RF_ZF);

@@ -912,6 +912,54 @@ GLOBAL(u_in)
     inb $0x80, %al
     int $0x80
 
+/* A hot loop (5000 rounds) for the JIT: 64-bit LCG, shifts, rotates,
+ * scaled-index loads and stores, CMOV and SETcc. */
+GLOBAL(ops_hot)
+    SAVE
+    movabsq $0x9E3779B97F4A7C15, %rax
+    xorl %ebx, %ebx
+    xorl %r11d, %r11d
+    xorl %r13d, %r13d
+    leaq hot_buf(%rip), %r8
+    movl $5000, %ecx
+1:  movabsq $6364136223846793005, %rdx
+    imulq %rdx, %rax
+    movabsq $1442695040888963407, %rdx
+    addq %rdx, %rax
+    movq %rax, %rdx
+    shrq $29, %rdx
+    xorq %rdx, %rbx
+    rolq $7, %rbx
+    movzbl %al, %r9d
+    addq %rbx, (%r8,%r9,8)
+    movq (%r8,%r9,8), %r10
+    xorq %r10, %rbx
+    cmpq %r10, %rbx
+    cmovbq %r10, %r11
+    setc %r12b
+    movzbl %r12b, %r12d
+    addq %r12, %r13
+    decl %ecx
+    jnz 1b
+    xorl %eax, %eax
+    xorl %ecx, %ecx
+2:  addq (%r8,%rcx,8), %rax
+    rolq $3, %rax
+    incq %rcx
+    cmpq $256, %rcx
+    jb 2b
+    movq %rbx, 0(%rdi)
+    movq %rax, 8(%rdi)
+    movq %r11, 16(%rdi)
+    movq %r13, 24(%rdi)
+    RESTORE
+    ret
+
+    .bss
+    .balign 8
+hot_buf: .skip 256 * 8
+    .text
+
 /* int3 with RSP = 16n (rdi = 0) or 16n + 8 (rdi = 1); returns that RSP. */
 GLOBAL(int3_at_rsp)
     pushq %rbx
