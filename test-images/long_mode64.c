@@ -272,14 +272,16 @@ static int run_catch(void (*fn)(void))
     return 1;
 }
 
-static void run_user(void (*fn)(void))
+static void run_user_flags(void (*fn)(void), u64 rflags)
 {
     memset(&last, 0xEE, sizeof last);
     if (setjmp64(&catch_buf) == 0) {
         catch_armed = 1;
-        enter_user64(A(fn), USER_TOP, 0x2);
+        enter_user64(A(fn), USER_TOP, rflags);
     }
 }
+
+static void run_user(void (*fn)(void)) { run_user_flags(fn, 0x2); }
 
 static void check_trap(const char *desc, u64 vector, u64 err, u64 rip, const char *what)
 {
@@ -313,7 +315,7 @@ extern label k_read, k_read_insn, k_write, k_write_insn, k_call,
     u_rdmsr_insn, u_hello, u_syscall, u_syscall_ret, syscall_entry,
     int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in, k_aaa, k_pusha, k_into, k_tf,
     k_tf_after, k_compat_swapgs, k_compat_swapgs_insn, u_segs, k_null_ss, u_null_ss,
-    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, wait_irq_after,
+    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, wait_irq_after, u_spin,
     u_callgate, u_callgate_ret, k_callgate, k_callgate_ret, cgate_target;
 extern u64 cg_rsp, cg_rip, cg_cs, cg_outer_rsp, cg_outer_ss, cg_ss;
 void wait_irq(void);
@@ -832,6 +834,22 @@ static void test_paging(void)
     k_ok("executable page through PML4E 1", k_call, TV + 0x6000);
     k_fault("#PF fetch: the same page through an NX PML4E", k_call, NULL,
             0x0000018000006000, 14, 0x11, "target");
+
+    /* A #PF whose delivery faults (its IST stack is not mapped) becomes a
+     * #DF with error code 0 (SDM vol. 3A 6.15, interrupt 8: page fault
+     * followed by page fault).  CR2 and the saved RIP are left alone:
+     * which push faults first, and what RIP a #DF saves, are not defined. */
+    pt_t[11] = 0;
+    tss.ist[1] = TV + 0xC000;
+    set_gate(14, isr64_table[14], 2, 0);
+    handlers[14] = 0;
+    probe_addr = TV + 0x3000;
+    run_catch(FN(k_read));
+    check_eq("#PF with an unmapped IST stack: #DF", last.vector, 8);
+    check_eq("  ... error code", last.err, 0);
+    check_eq("  ... frame CS", last.cs, SEL_KCODE64);
+    set_gate(14, isr64_table[14], 0, 0);
+    handlers[14] = pf_handler;
     handlers[14] = 0;
 }
 
@@ -862,6 +880,12 @@ static void irq0_handler(struct frame64 *f)
     outb(0x20, 0x20);
 }
 
+static void irq0_catch(struct frame64 *f)
+{
+    outb(0x20, 0x20);
+    catch_trap(f);
+}
+
 /* A hardware interrupt: the PIT on IRQ0 through the 8259 at vector 0x20. */
 static void test_irq(void)
 {
@@ -884,6 +908,18 @@ static void test_irq(void)
     check_addr("  ... frame RIP = after the HLT", irq_frame.rip, A(wait_irq_after));
     check_eq("  ... frame CS", irq_frame.cs, SEL_KCODE64);
     check_eq("  ... frame RFLAGS.IF", irq_frame.rflags & RF_IF, RF_IF);
+
+    /* The same interrupt arriving while ring 3 spins with IF=1. */
+    handlers[0x20] = irq0_catch;
+    outb(0x21, 0xFE);
+    run_user_flags(FN(u_spin), 0x202);
+    outb(0x21, 0xFF);
+    handlers[0x20] = 0;
+    check_eq("PIT IRQ0 in ring 3: vector", last.vector, 0x20);
+    check_eq("  ... frame CS", last.cs, SEL_UCODE64);
+    check_eq("  ... frame SS", last.ss, SEL_UDATA64);
+    check_addr("  ... frame RSP = the user stack", last.rsp, USER_TOP);
+    check_addr("  ... frame on the TSS.RSP0 stack", last_frame_addr + 40, RSP0_TOP);
 }
 
 static void test_delivery(void)

@@ -255,6 +255,9 @@ GLOBAL(wait_irq_after)
     cli
     ret
 
+GLOBAL(u_spin)
+    jmp u_spin
+
 GLOBAL(u_read)
     movq probe_addr(%rip), %rcx
 GLOBAL(u_read_insn)
