@@ -15,6 +15,7 @@
 #define SEL_UCODE64 0x53
 #define SEL_TSS64   0x60        /* 16 bytes: GDT entries 12 and 13 */
 #define SEL_CGATE   0x70        /* 16-byte call gate, DPL 3: entries 14 and 15 */
+#define SEL_FSDATA  0x80        /* a data segment based at fs_area */
 
 #ifndef __ASSEMBLER__
 /* Handed from the 32-bit part to lm64_main (by address, below 4 GiB). */

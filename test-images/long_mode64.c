@@ -1032,6 +1032,15 @@ static void test_rings(void)
     check_eq("  ... write fs:16", fs_area[2], 0x5555);
     check_eq("  ... RDMSR FS_BASE", rdmsr(MSR_FS_BASE), HIGH_HALF + A(fs_area));
     wrmsr(MSR_FS_BASE, 0);
+    /* Loading FS with a selector still takes the base (32 bits) from the
+     * descriptor in 64-bit mode. */
+    u64 fb = A(fs_area);
+    gdt[SEL_FSDATA >> 3] = 0x00CF92000000FFFFul | (fb & 0xFFFFFF) << 16 | (fb >> 24 & 0xFF) << 56;
+    __asm__ volatile("mov %w1, %%fs; movq %%fs:8, %0" : "=r"(v) : "r"(SEL_FSDATA) : "memory");
+    check_eq("MOV FS, selector: read fs:8 through the descriptor's base", v, 0x2222);
+    check_eq("  ... RDMSR FS_BASE = that base", rdmsr(MSR_FS_BASE) == fb, 1);
+    __asm__ volatile("mov %w0, %%fs" :: "r"(0));
+    wrmsr(MSR_FS_BASE, 0);
 
     wrmsr(MSR_GS_BASE, A(gs_area));
     wrmsr(MSR_KERNEL_GS_BASE, A(&percpu));
