@@ -315,7 +315,7 @@ extern label k_read, k_read_insn, k_write, k_write_insn, k_call,
     u_rdmsr_insn, u_hello, u_syscall, u_syscall_ret, syscall_entry,
     int3_at_rsp_insn, k_idiv_overflow, k_idiv_insn, u_cli, u_in, k_aaa, k_pusha, k_into, k_tf,
     k_tf_after, k_compat_swapgs, k_compat_swapgs_insn, u_segs, k_null_ss, u_null_ss,
-    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, wait_irq_after, u_spin,
+    u_null_ss_insn, u_syscall32, syscall_entry32, k_push_cs, k_pop_ss, wait_irq_after, u_spin,
     u_callgate, u_callgate_ret, k_callgate, k_callgate_ret, cgate_target;
 extern u64 cg_rsp, cg_rip, cg_cs, cg_outer_rsp, cg_outer_ss, cg_ss;
 void wait_irq(void);
@@ -567,6 +567,7 @@ static void test_idt(void)
     k_fault("#UD: PUSHA (60h) in 64-bit mode", k_pusha, k_pusha, 0, 6, 0, "60h");
     k_fault("#UD: INTO (CEh) in 64-bit mode", k_into, k_into, 0, 6, 0, "CEh");
     k_fault("#UD: PUSH CS (0Eh) in 64-bit mode", k_push_cs, k_push_cs, 0, 6, 0, "0Eh");
+    k_fault("#UD: POP SS (17h) in 64-bit mode", k_pop_ss, k_pop_ss, 0, 6, 0, "17h");
     /* Leaving long mode the wrong ways is #GP(0): changing EFER.LME while
      * CR0.PG=1 (SDM vol. 3A 10.8.5; KVM and Bochs enforce it), clearing
      * CR4.PAE in IA-32e mode or CR0.PG in 64-bit mode rather than in

@@ -246,6 +246,9 @@ GLOBAL(int43_with_if)
 GLOBAL(k_push_cs)
     .byte 0x0e
     ret
+GLOBAL(k_pop_ss)
+    .byte 0x17
+    ret
 
 /* sti; hlt until an interrupt has come (the handler counts them). */
 GLOBAL(wait_irq)
