@@ -9,7 +9,7 @@
 # they only need status 1.  pm_strict holds the checks QEMU's TCG does not
 # implement; under TCG it is expected to fail (reported as XFAIL), with KVM
 # or on a conforming emulator it must pass like the others.
-# Environment: as for run-qemu.sh (QEMU, ACCEL, CPU, TIMEOUT).
+# Environment: as for run-qemu.sh (QEMU, QEMU64, ACCEL, CPU, TIMEOUT).
 set -euo pipefail
 
 if [ $# -ne 1 ]; then

@@ -9,6 +9,8 @@
 #
 # Environment:
 #   QEMU     qemu binary (default qemu-system-i386)
+#   QEMU64   qemu binary for the images with 64-bit code, i.e. long_mode
+#            (default qemu-system-x86_64; qemu-system-i386 has no long mode)
 #   ACCEL    tcg (default) or kvm (run on the host CPU, for cross-checking)
 #   CPU      -cpu model (default: max, which has PSE, PAE and NX under TCG)
 #   TIMEOUT  seconds (default 60)
@@ -20,7 +22,11 @@ if [ $# -ne 2 ]; then
 fi
 OUT=$1
 NAME=$2
-QEMU=${QEMU:-qemu-system-i386}
+if [ "$NAME" = long_mode ]; then
+    QEMU=${QEMU64:-qemu-system-x86_64}
+else
+    QEMU=${QEMU:-qemu-system-i386}
+fi
 ACCEL=${ACCEL:-tcg}
 TIMEOUT=${TIMEOUT:-60}
 if [ "$ACCEL" = kvm ]; then

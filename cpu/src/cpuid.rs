@@ -18,6 +18,9 @@ pub const FEAT_PAT: u32 = 1 << 16;
 pub const FEAT_PSE36: u32 = 1 << 17;
 pub const FEAT_MMX: u32 = 1 << 23;
 pub const FEAT_FXSR: u32 = 1 << 24;
+/// Leaf 1 ECX: CMPXCHG16B (implemented with long mode; software such as
+/// 64-bit Linux checks this bit rather than trying the instruction).
+pub const FEAT2_CX16: u32 = 1 << 13;
 /// Extended leaf 0x80000001 EDX.
 pub const EXT_SYSCALL: u32 = 1 << 11;
 pub const EXT_NX: u32 = 1 << 20;
@@ -67,7 +70,7 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 | FEAT_PSE36
                 | FEAT_MMX
                 | FEAT_FXSR;
-            [0x0000_0633, 0, 0, edx]
+            [0x0000_0633, 0, FEAT2_CX16, edx]
         }
         0x8000_0000 => [0x8000_0008, 0, 0, 0],
         0x8000_0001 => [

@@ -1,7 +1,8 @@
 //! Boots every guest program in test-images/ (built from source with the
 //! host's gcc/binutils) and checks its port 0xE9 report and exit status.
-//! Where qemu-system-i386 is installed, the same images run there too and
-//! both emulators must print the same thing.
+//! Where QEMU is installed (qemu-system-i386, and qemu-system-x86_64 for
+//! long_mode), the same images run there too and both emulators must print
+//! the same thing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +41,7 @@ const IMAGES: &[&str] = &[
     "task_switch",
     "smc",
     "pc_devices",
+    "long_mode",
     "realmode_rom",
 ];
 
@@ -158,8 +160,17 @@ fn checks(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn qemu_available() -> bool {
-    Command::new("qemu-system-i386")
+/// The QEMU binary run-qemu.sh picks for an image.
+fn qemu_for(name: &str) -> &'static str {
+    if name == "long_mode" {
+        "qemu-system-x86_64"
+    } else {
+        "qemu-system-i386"
+    }
+}
+
+fn qemu_available(qemu: &str) -> bool {
+    Command::new(qemu)
         .arg("--version")
         .output()
         .map(|o| o.status.success())
@@ -167,8 +178,9 @@ fn qemu_available() -> bool {
 }
 
 fn check_against_qemu(name: &str) {
-    if !qemu_available() {
-        eprintln!("qemu-system-i386 not installed: skipping the QEMU comparison for {name}");
+    let qemu = qemu_for(name);
+    if !qemu_available(qemu) {
+        eprintln!("{qemu} not installed: skipping the QEMU comparison for {name}");
         return;
     }
     let q = Command::new("bash")
@@ -228,6 +240,7 @@ image_tests!(
     task_switch,
     smc,
     pc_devices,
+    long_mode,
     realmode_rom
 );
 // pm_strict checks segment limits, #AC and LOCK rules that QEMU's TCG does
@@ -240,6 +253,7 @@ qemu_tests!(
     task_switch,
     smc,
     pc_devices,
+    long_mode,
     realmode_rom
 );
 

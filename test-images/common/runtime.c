@@ -15,7 +15,7 @@ volatile int catch_armed;
 struct jmp_buf catch_buf;
 u8 user_stack[8192] ALIGNED(16);
 int checks_failed;
-static int checks_run;
+int checks_run;
 
 /* ------------------------------------------------------------------------ */
 /* Small libc replacements (gcc may also emit calls to memset/memcpy). */

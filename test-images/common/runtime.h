@@ -218,7 +218,7 @@ void check_addr(const char *desc, u32 actual, u32 expected);  /* value not print
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* informational line */
 void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))) NORETURN;  /* fatal */
 void finish(void) NORETURN;
-extern int checks_failed;
+extern int checks_failed, checks_run;
 
 /* Verify that the last caught trap has this vector, error code and saved EIP
  * (prints one line: "ok   <desc>: vec=.. err=.. eip=<what>"). */

@@ -191,6 +191,42 @@ fn paging_without_pae_in_long_mode_is_gp() {
 }
 
 #[test]
+fn leaving_long_mode_the_wrong_ways_is_gp() {
+    // Clearing EFER.LME with paging on (SDM Vol. 3A 10.8.5), CR4.PAE in
+    // IA-32e mode, or CR0.PG in 64-bit mode (MOV CR, 64-bit mode exceptions).
+    let wrmsr_lme = T::long64(|a| {
+        a.mov(ecx, 0xc000_0080u32)?;
+        a.mov(eax, (EFER_SCE | EFER_NXE) as u32)?;
+        a.xor(edx, edx)?;
+        a.wrmsr()?;
+        a.hlt()
+    });
+    let cr4_pae = T::long64(|a| {
+        a.xor(eax, eax)?;
+        a.mov(cr4, rax)?;
+        a.hlt()
+    });
+    let cr0_pg = T::long64(|a| {
+        a.mov(rax, cr0)?;
+        a.btr(rax, 31)?;
+        a.mov(cr0, rax)?;
+        a.hlt()
+    });
+    for (what, mut t) in [
+        ("EFER.LME", wrmsr_lme),
+        ("CR4.PAE", cr4_pae),
+        ("CR0.PG", cr0_pg),
+    ] {
+        assert_eq!(t.run_fault(), GP, "{what}");
+        assert_eq!(t.q(t.cpu.s.gpr[ESP]), 0, "{what}: error code");
+        assert!(t.cpu.mode64, "{what}: still in 64-bit mode");
+        assert_ne!(t.cpu.s.efer & EFER_LME, 0, "{what}: LME");
+        assert_ne!(t.cpu.s.cr4 & CR4_PAE, 0, "{what}: PAE");
+        assert_ne!(t.cpu.s.cr0 & CR0_PG, 0, "{what}: PG");
+    }
+}
+
+#[test]
 fn ud_in_64bit_mode_pushes_a_five_qword_frame() {
     let mut t = T::long64(|a| {
         a.mov(rsp, 0x8008u64)?; // misaligned: delivery aligns to 16
@@ -263,6 +299,52 @@ fn noncanonical_data_address_is_gp0() {
     let at = CODE + len64(|a| a.mov(rax, 0x0000_8000_0000_0000u64));
     assert_eq!(t.run_fault(), GP);
     t.expect_frame64(Some(0), at, SEL_CODE64, STACK, SEL_DATA64);
+}
+
+#[test]
+fn noncanonical_address_through_ss_is_ss0() {
+    // RBP as the base implies SS: #SS(0), not #GP(0) (SDM Vol. 3A 6.15).
+    let mut t = T::long64(|a| {
+        a.mov(rbp, 0x1234_5678_0000_0000u64)?;
+        a.mov(rbx, qword_ptr(rbp))?;
+        a.hlt()
+    });
+    let at = CODE + len64(|a| a.mov(rbp, 0x1234_5678_0000_0000u64));
+    assert_eq!(t.run_fault(), crate::exception::SS);
+    t.expect_frame64(Some(0), at, SEL_CODE64, STACK, SEL_DATA64);
+}
+
+#[test]
+fn jmp_to_noncanonical_address_faults_on_the_jmp() {
+    // The #GP(0) is raised by the JMP itself: the frame has its RIP.
+    let mut t = T::long64(|a| {
+        a.mov(rax, 0x0000_8000_0000_0000u64)?;
+        a.jmp(rax)?;
+        a.hlt()
+    });
+    let at = CODE + len64(|a| a.mov(rax, 0x0000_8000_0000_0000u64));
+    assert_eq!(t.run_fault(), GP);
+    t.expect_frame64(Some(0), at, SEL_CODE64, STACK, SEL_DATA64);
+}
+
+#[test]
+fn es_base_is_ignored_in_64bit_mode_and_gs_beats_a_later_es_prefix() {
+    // SDM Vol. 3A 3.4.4: CS/DS/ES/SS bases count as 0 in 64-bit mode, and
+    // their override prefixes do not displace an FS/GS one.
+    let mut t = T::long64(|a| {
+        a.mov(rbx, 0x9000u64)?;
+        a.mov(rax, qword_ptr(rbx).es())?;
+        a.db(&[0x65, 0x26, 0x48, 0x8b, 0x0b])?; // gs es mov rcx, [rbx]
+        a.hlt()
+    });
+    t.cpu.s.seg[ES].base = 0x1000;
+    t.cpu.s.seg[GS].base = 0x100;
+    t.wr(0x9000, 8, 0x1111)
+        .wr(0xa000, 8, 0x2222)
+        .wr(0x9100, 8, 0x3333);
+    t.run();
+    assert_eq!(t.cpu.s.gpr[EAX], 0x1111, "ES base ignored");
+    assert_eq!(t.cpu.s.gpr[ECX], 0x3333, "GS override kept");
 }
 
 #[test]
@@ -560,6 +642,9 @@ fn cpuid_reports_long_mode_and_syscall() {
     assert_ne!(ext[3] & (1 << 29), 0, "LM");
     assert_ne!(ext[3] & (1 << 11), 0, "SYSCALL");
     assert_ne!(ext[2] & 1, 0, "LAHF/SAHF in 64-bit mode");
+    // CMPXCHG16B is implemented, so leaf 1 must say so (ECX bit 13): 64-bit
+    // guests test the bit, not the instruction.
+    assert_ne!(crate::cpuid::cpuid(1, 0)[2] & (1 << 13), 0, "CX16");
     let widths = crate::cpuid::cpuid(0x8000_0008, 0)[0];
     assert_eq!(widths & 0xff, 40);
     assert_eq!((widths >> 8) & 0xff, 48);
