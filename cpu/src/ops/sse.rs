@@ -280,6 +280,10 @@ fn dispatch(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         Pinsrb | Pinsrw | Pinsrd | Pinsrq | Insertps => h_pinsr,
         Pcmpestri | Pcmpestri64 | Pcmpestrm | Pcmpestrm64 | Pcmpistri | Pcmpistrm => h_pcmpstr,
         Ptest => h_ptest,
+        // These name no vector register with a memory source.
+        Cvtss2si | Cvttss2si | Cvtsd2si | Cvttsd2si if !vec => {
+            return crate::ops::ssefp::handler(m, inst)
+        }
         _ if !vec => return None,
         _ if int_op(m) => {
             if mm {
