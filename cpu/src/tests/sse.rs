@@ -857,3 +857,47 @@ fn popcnt_and_crc32() {
     // The CRC-32C check value of "123456789" (init and final XOR all ones).
     assert_eq!(!t.r(EBX), 0xe306_9283);
 }
+
+#[test]
+fn partial_match_at_the_end_and_clflush() {
+    // Equal ordered over a fully valid string: a needle that runs off the
+    // end of the register matches on the elements that remain.
+    let t = str_op(b"pqr", b"0123456789abcdpq", |x| {
+        x.pcmpestri(xmm0, xmm1, 0x0c)
+    });
+    assert_eq!(t.r(ECX), 14);
+    assert_eq!(t.arith() & FLAG_CF, FLAG_CF);
+    // CLFLUSH checks its operand like a byte read.
+    let mut t = T::pm32(|a| {
+        a.clflush(byte_ptr(D))?;
+        a.mov(eax, SEL_DATA_20000 as u32)?;
+        a.mov(ds, ax)?;
+        a.clflush(byte_ptr(0x1000))
+    });
+    t.expect_fault(
+        GP,
+        Some(0),
+        CODE + len32(|a| {
+            a.clflush(byte_ptr(D))?;
+            a.mov(eax, SEL_DATA_20000 as u32)?;
+            a.mov(ds, ax)
+        }),
+    );
+}
+
+#[test]
+fn movntq_maskmovq() {
+    let mut t = T::pm32(|a| {
+        a.movq(mm0, qword_ptr(D))?;
+        a.movq(mm1, qword_ptr(D + 8))?;
+        a.movntq(qword_ptr(D + 16), mm0)?;
+        a.mov(edi, (D + 24) as u32)?;
+        a.maskmovq(mm0, mm1)?;
+        a.hlt()
+    });
+    t.wr(D, 8, 0x8877_6655_4433_2211)
+        .wr(D + 8, 8, 0x8000_0000_0000_0080);
+    t.run();
+    assert_eq!(t.rd(D + 16, 8), 0x8877_6655_4433_2211);
+    assert_eq!(t.rd(D + 24, 8), 0x8800_0000_0000_0011);
+}
