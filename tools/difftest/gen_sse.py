@@ -195,6 +195,11 @@ class Gen:
             return (R.getrandbits(1) << 31) | R.randrange(1, 1 << 23)      # denormal
         if k < 0.1:
             return (R.getrandbits(1) << 31) | (R.choice([1, 2, 253, 254]) << 23) | R.getrandbits(23)
+        if k < 0.13:
+            # Around the 32-bit integer limits and the halfway points.
+            v = R.choice([2147483520.0, 2147483648.0, -2147483648.0, -2147483904.0, 0.5, -0.5,
+                          1.5, 2.5, -2.5, 4294967296.0])
+            return struct.unpack('<I', struct.pack('<f', v))[0]
         v = max(min(self.f64(), 3e38), -3e38)
         return struct.unpack('<I', struct.pack('<f', v))[0]
 
@@ -208,6 +213,10 @@ class Gen:
             return (R.getrandbits(1) << 63) | R.randrange(1, 1 << 52)
         if k < 0.1:
             return (R.getrandbits(1) << 63) | (R.choice([1, 2, 2045, 2046]) << 52) | R.getrandbits(52)
+        if k < 0.13:
+            v = R.choice([2147483647.0, 2147483647.5, 2147483648.0, -2147483648.0, -2147483648.5,
+                          -2147483649.0, 9.2233720368547758e18, 0.5, -1.5, 2.5])
+            return struct.unpack('<Q', struct.pack('<d', v))[0]
         v = self.f64()
         if R.random() < 0.3:
             v = v * 2.0 ** R.randint(-900, 900)
@@ -231,6 +240,9 @@ class Gen:
             n = R.randrange(17)
             s = [R.choice(b'abcdeAB09') for _ in range(n)] + [0] * (16 - n)
             return sum(c << (8 * i) for i, c in enumerate(s))
+        if k < 0.92:
+            # A shift count for PSLL/PSRL/PSRA by register.
+            return R.choice([R.randrange(70), R.randrange(1 << 16)]) | (R.getrandbits(64) << 64)
         return R.getrandbits(128)
 
     def mxcsr(self):

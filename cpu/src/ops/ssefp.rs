@@ -114,6 +114,8 @@ struct Fx {
     rm: u8,
     pre: u32,
     post: u32,
+    /// Flags of the last SoftFloat operation.
+    last: u32,
 }
 
 impl Fx {
@@ -130,6 +132,7 @@ impl Fx {
             rm,
             pre: 0,
             post: 0,
+            last: 0,
         }
     }
 
@@ -163,15 +166,19 @@ impl Fx {
         let s = Sf::begin(rm, 80);
         let r = op();
         let fl = s.flags() as u32;
+        self.last = fl;
         self.pre |= fl & (MX_IE | MX_ZE);
         self.post |= fl & (MX_OE | MX_UE | MX_PE);
         r
     }
 
     /// Apply FTZ, and report underflow of exact tiny results when UE is
-    /// unmasked (SoftFloat only flags tiny *and* inexact ones).
+    /// unmasked (SoftFloat only flags tiny *and* inexact ones). Tininess is
+    /// after rounding with unbounded exponent (SDM Vol. 1 4.9.1.5), as
+    /// SoftFloat detects it, so a tiny result that rounds up to the
+    /// smallest normal is flushed as well.
     fn result(&mut self, f: Fmt, r: u64) -> u64 {
-        if !f.is_denormal(r) {
+        if !f.is_denormal(r) && self.last & MX_UE == 0 {
             return r;
         }
         if !self.masked(MX_UE) {

@@ -539,6 +539,21 @@ fn denormals_daz_ftz() {
     t.run();
     assert_eq!(lane32(x(&t, 0), 0), 0);
     assert_eq!(mx(&t) & 0x3f, MX_UE | MX_PE);
+    // Tiny after rounding with unbounded exponent, but the bounded result
+    // rounds up to the smallest normal: underflow, and FTZ flushes it.
+    let below = f32::from_bits(0x3f7f_ffff);
+    let t = sse(&[(0, ps([m; 4])), (1, ps([below; 4]))], |x| {
+        x.mulss(xmm0, xmm1)
+    });
+    assert_eq!(lane32(x(&t, 0), 0), m.to_bits());
+    assert_eq!(mx(&t) & 0x3f, MX_UE | MX_PE);
+    let mut t = prep(&[(0, ps([m; 4])), (1, ps([below; 4]))], |a| {
+        a.ldmxcsr(dword_ptr(D))?;
+        a.mulss(xmm0, xmm1)
+    });
+    t.wr32(D, 0x1f80 | MX_FTZ);
+    t.run();
+    assert_eq!(lane32(x(&t, 0), 0), 0);
     // Without FTZ the (exact) denormal result raises nothing.
     let t = sse(&[(0, ps([m; 4])), (1, ps([0.5; 4]))], |x| {
         x.mulss(xmm0, xmm1)
