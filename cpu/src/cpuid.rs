@@ -16,11 +16,20 @@ pub const FEAT_PGE: u32 = 1 << 13;
 pub const FEAT_CMOV: u32 = 1 << 15;
 pub const FEAT_PAT: u32 = 1 << 16;
 pub const FEAT_PSE36: u32 = 1 << 17;
+pub const FEAT_CLFSH: u32 = 1 << 19;
 pub const FEAT_MMX: u32 = 1 << 23;
 pub const FEAT_FXSR: u32 = 1 << 24;
-/// Leaf 1 ECX: CMPXCHG16B (implemented with long mode; software such as
-/// 64-bit Linux checks this bit rather than trying the instruction).
+pub const FEAT_SSE: u32 = 1 << 25;
+pub const FEAT_SSE2: u32 = 1 << 26;
+/// Leaf 1 ECX feature bits.
+pub const FEAT_SSE3: u32 = 1 << 0;
+pub const FEAT_SSSE3: u32 = 1 << 9;
+/// CMPXCHG16B (implemented with long mode; software such as 64-bit Linux
+/// checks this bit rather than trying the instruction).
 pub const FEAT2_CX16: u32 = 1 << 13;
+pub const FEAT_SSE41: u32 = 1 << 19;
+pub const FEAT_SSE42: u32 = 1 << 20;
+pub const FEAT_POPCNT: u32 = 1 << 23;
 /// Extended leaf 0x80000001 EDX.
 pub const EXT_SYSCALL: u32 = 1 << 11;
 pub const EXT_NX: u32 = 1 << 20;
@@ -55,7 +64,8 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
             dword(&VENDOR[4..8]),
         ],
         1 => {
-            // Family 6, model 3, stepping 3: a P6-class core with x87, MMX, FXSR.
+            // Family 6, model 3, stepping 3: a P6-class core with x87, MMX,
+            // FXSR and SSE through SSE4.2 (cpu/src/ops/sse.rs, ssefp.rs).
             let edx = FEAT_FPU
                 | FEAT_DE
                 | FEAT_PSE
@@ -68,9 +78,15 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 | FEAT_CMOV
                 | FEAT_PAT
                 | FEAT_PSE36
+                | FEAT_CLFSH
                 | FEAT_MMX
-                | FEAT_FXSR;
-            [0x0000_0633, 0, FEAT2_CX16, edx]
+                | FEAT_FXSR
+                | FEAT_SSE
+                | FEAT_SSE2;
+            let ecx =
+                FEAT_SSE3 | FEAT_SSSE3 | FEAT2_CX16 | FEAT_SSE41 | FEAT_SSE42 | FEAT_POPCNT;
+            // EBX[15:8]: CLFLUSH line size in quadwords (64 bytes).
+            [0x0000_0633, 8 << 8, ecx, edx]
         }
         0x8000_0000 => [0x8000_0008, 0, 0, 0],
         0x8000_0001 => [

@@ -189,8 +189,12 @@ pub struct CpuState {
     pub cpl: u8,
     /// PDPTE registers loaded when PAE paging is enabled.
     pub pdpte: [u64; 4],
-    /// x87 FPU / MMX registers.
+    /// x87 FPU / MMX registers. MXCSR lives in there too (`fpu.mxcsr`),
+    /// next to the x87 control registers FXSAVE stores beside it.
     pub fpu: crate::fpu::FpuState,
+    /// XMM0-XMM15 as (low, high) quadwords; only XMM0-7 exist outside
+    /// 64-bit mode.
+    pub xmm: [[u64; 2]; 16],
 }
 
 impl Default for CpuState {
@@ -230,6 +234,7 @@ impl Default for CpuState {
             cpl: 0,
             pdpte: [0; 4],
             fpu: Default::default(),
+            xmm: [[0; 2]; 16],
         };
         s.reset();
         s
@@ -288,6 +293,17 @@ impl CpuState {
         self.dr = [0, 0, 0, 0, 0xffff_0ff0, 0x400, 0xffff_0ff0, 0x400];
         self.cpl = 0;
         self.fpu = crate::fpu::FpuState::reset_state();
+        self.xmm = [[0; 2]; 16];
+    }
+
+    #[inline]
+    pub fn xmm(&self, n: usize) -> u128 {
+        let x = self.xmm[n & 15];
+        (x[1] as u128) << 64 | x[0] as u128
+    }
+    #[inline]
+    pub fn set_xmm(&mut self, n: usize, v: u128) {
+        self.xmm[n & 15] = [v as u64, (v >> 64) as u64];
     }
 
     #[inline]

@@ -107,3 +107,15 @@ fn unicorn_fpu_streams_under_the_jit() {
         jit_limit(),
     );
 }
+
+#[test]
+fn unicorn_sse_streams_under_the_jit() {
+    run_diff_stream(
+        "LEAP_DIFF_SSE_STEPS",
+        30_000,
+        "sse",
+        replay_jit,
+        "sse, JIT",
+        jit_limit(),
+    );
+}

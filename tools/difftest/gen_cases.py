@@ -1972,6 +1972,8 @@ def main(argv=None):
     ap.add_argument('--quiet', action='store_true', help='summary line only, no histogram')
     ap.add_argument('--fpu', action='store_true',
                     help='x87/MMX streams instead (gen_fpu.py; flat 32-bit mode only)')
+    ap.add_argument('--sse', action='store_true',
+                    help='SSE..SSE4.2 streams instead (gen_sse.py; flat 32-bit mode only)')
     ap.add_argument('--probe-deviations', action='store_true',
                     help='only re-test the known Unicorn deviations and print which are present')
     args = ap.parse_args(argv)
@@ -1981,13 +1983,16 @@ def main(argv=None):
         return 0
     if not args.out:
         ap.error('--out is required')
-    if args.fpu:
+    if args.fpu or args.sse:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from gen_fpu import generate_fpu
+        from gen_sse import generate_sse
         t0 = time.time()
-        r = generate_fpu(args.seed, args.count, args.out)
-        print('difftest --fpu: seed=%d cases=%d steps=%d time=%.1fs -> %s'
-              % (args.seed, r['cases'], r['steps'], time.time() - t0, args.out), file=sys.stderr)
+        gen = generate_sse if args.sse else generate_fpu
+        r = gen(args.seed, args.count, args.out)
+        print('difftest --%s: seed=%d cases=%d steps=%d time=%.1fs -> %s'
+              % ('sse' if args.sse else 'fpu', args.seed, r['cases'], r['steps'], time.time() - t0,
+                 args.out), file=sys.stderr)
         if not args.quiet:
             items = sorted(r['hist'].items(), key=lambda kv: (-kv[1], kv[0]))
             for i in range(0, len(items), 6):

@@ -116,6 +116,20 @@ impl F80 {
     }
 }
 
+/// The MXCSR bits this CPU implements: all 16 defined ones, DAZ included
+/// (reported to software through FXSAVE's MXCSR_MASK field). Setting any
+/// of bits 16-31 with LDMXCSR/FXRSTOR is #GP(0).
+pub const MXCSR_MASK: u32 = 0xffff;
+pub const MX_IE: u32 = 1 << 0;
+pub const MX_DE: u32 = 1 << 1;
+pub const MX_ZE: u32 = 1 << 2;
+pub const MX_OE: u32 = 1 << 3;
+pub const MX_UE: u32 = 1 << 4;
+pub const MX_PE: u32 = 1 << 5;
+pub const MX_DAZ: u32 = 1 << 6;
+pub const MX_FTZ: u32 = 1 << 15;
+pub const MX_MASK_SHIFT: u32 = 7;
+
 /// Status word bits.
 pub const SW_IE: u16 = 1 << 0;
 pub const SW_DE: u16 = 1 << 1;
@@ -151,7 +165,7 @@ pub struct FpuState {
     pub fds: u16,
     pub fip: u64,
     pub fdp: u64,
-    /// MXCSR, kept only so FXSAVE/FXRSTOR round-trip it.
+    /// SSE control/status register (see `MXCSR_MASK`).
     pub mxcsr: u32,
 }
 

@@ -353,7 +353,7 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         Fild => h_fild,
         Fbld => h_fbld,
         Fst | Fstp | Fstpnce => h_fst,
-        Fist | Fistp => h_fist,
+        Fist | Fistp | Fisttp => h_fist,
         Fbstp => h_fbstp,
         Fxch => h_fxch,
         Fld1 | Fldl2t | Fldl2e | Fldpi | Fldlg2 | Fldln2 | Fldz => h_const,
@@ -494,7 +494,7 @@ fn pops(i: &Insn) -> bool {
     use Mnemonic::*;
     matches!(
         i.inst.mnemonic(),
-        Fstp | Fstpnce | Fistp | Fbstp | Faddp | Fsubp | Fsubrp | Fmulp | Fdivp | Fdivrp
+        Fstp | Fstpnce | Fistp | Fisttp | Fbstp | Faddp | Fsubp | Fsubrp | Fmulp | Fdivp | Fdivrp
     )
 }
 
@@ -601,7 +601,12 @@ fn h_fist(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     } else if a.is_unsupported() {
         raise(&mut f, SW_IE).then_some(indef)
     } else {
-        let rm = f.rounding();
+        // FISTTP (SSE3) always truncates.
+        let rm = if i.inst.mnemonic() == Mnemonic::Fisttp {
+            softfloat_sys::softfloat_round_minMag
+        } else {
+            f.rounding()
+        };
         let s = Sf::begin(rm, 80);
         let v = to_i64(a, rm);
         let mut exc = s.flags();
@@ -1743,7 +1748,8 @@ fn fx_check(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
 fn h_fxsave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     fx_check(cpu, bus, i)?;
     let f = cpu.s.fpu;
-    let mut b = vec![0u8; 288];
+    let n = xmm_count(cpu, i);
+    let mut b = vec![0u8; 160 + 16 * n];
     b[0..2].copy_from_slice(&f.fcw.to_le_bytes());
     b[2..4].copy_from_slice(&f.fsw.to_le_bytes());
     b[4] = !f.empty;
@@ -1758,22 +1764,41 @@ fn h_fxsave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
         b[20..22].copy_from_slice(&f.fds.to_le_bytes());
     }
     b[24..28].copy_from_slice(&f.mxcsr.to_le_bytes());
-    b[28..32].copy_from_slice(&0xffbfu32.to_le_bytes());
+    b[28..32].copy_from_slice(&MXCSR_MASK.to_le_bytes());
     for k in 0..8 {
         b[32 + 16 * k..42 + 16 * k].copy_from_slice(&f.st(k).to_bytes());
     }
-    // Bytes 160-511 (XMM registers, reserved and available areas) are not
-    // written: there are no XMM registers yet.
-    store_bytes(cpu, bus, i, &b[..160])
+    // The reserved and software-available bytes after the XMM registers
+    // are left alone, as the SDM allows.
+    for k in 0..n {
+        b[160 + 16 * k..176 + 16 * k].copy_from_slice(&cpu.s.xmm(k).to_le_bytes());
+    }
+    store_bytes(cpu, bus, i, &b)
+}
+
+/// XMM registers FXSAVE/FXRSTOR transfer: 16 for the REX.W form in
+/// 64-bit mode, else 8.
+fn xmm_count(cpu: &Cpu, i: &Insn) -> usize {
+    let w = matches!(i.inst.mnemonic(), Mnemonic::Fxsave64 | Mnemonic::Fxrstor64);
+    if w && cpu.mode64 {
+        16
+    } else {
+        8
+    }
 }
 
 fn h_fxrstor(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     fx_check(cpu, bus, i)?;
-    let mut b = vec![0u8; 160];
+    let n = xmm_count(cpu, i);
+    let mut b = vec![0u8; 160 + 16 * n];
     load_bytes(cpu, bus, i, &mut b)?;
     let mxcsr = u32::from_le_bytes(b[24..28].try_into().unwrap());
-    if mxcsr & !0xffbf != 0 {
+    if mxcsr & !MXCSR_MASK != 0 {
         return Err(Exception::gp0());
+    }
+    for k in 0..n {
+        let v = u128::from_le_bytes(b[160 + 16 * k..176 + 16 * k].try_into().unwrap());
+        cpu.s.set_xmm(k, v);
     }
     let had = cpu.s.fpu.fsw & SW_ES != 0;
     let f = &mut cpu.s.fpu;

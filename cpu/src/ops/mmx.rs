@@ -12,7 +12,7 @@ use crate::ops::fpu::pending;
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic, OpKind as IOp};
 
-fn enter(cpu: &mut Cpu, bus: &mut dyn Bus) -> Result<()> {
+pub(crate) fn enter(cpu: &mut Cpu, bus: &mut dyn Bus) -> Result<()> {
     if cpu.s.cr0 & CR0_EM != 0 {
         return Err(Exception::ud());
     }
@@ -22,16 +22,16 @@ fn enter(cpu: &mut Cpu, bus: &mut dyn Bus) -> Result<()> {
     pending(cpu, bus)
 }
 
-fn mmx_touch(cpu: &mut Cpu) {
+pub(crate) fn mmx_touch(cpu: &mut Cpu) {
     cpu.s.fpu.set_top(0);
     cpu.s.fpu.empty = 0;
 }
 
-fn mm_get(cpu: &Cpu, n: u8) -> u64 {
+pub(crate) fn mm_get(cpu: &Cpu, n: u8) -> u64 {
     cpu.s.fpu.regs[n as usize & 7].mant
 }
 
-fn mm_set(cpu: &mut Cpu, n: u8, v: u64) {
+pub(crate) fn mm_set(cpu: &mut Cpu, n: u8, v: u64) {
     let r = &mut cpu.s.fpu.regs[n as usize & 7];
     r.mant = v;
     r.se = 0xffff;

@@ -23,6 +23,8 @@ pub mod mmx;
 pub mod muldiv;
 pub mod segload;
 pub mod shift;
+pub mod sse;
+pub mod ssefp;
 pub mod stack;
 pub mod string;
 pub mod sysenter;
@@ -239,7 +241,10 @@ pub fn handler_for(inst: &Instruction) -> Handler {
         return h_invalid;
     }
     let m = inst.mnemonic();
-    alu::handler(m, inst)
+    // First, so the SSE forms of MOVSD/CMPSD are not taken for the string
+    // instructions, nor CLFLUSH for a plain no-op.
+    sse::handler(m, inst)
+        .or_else(|| alu::handler(m, inst))
         .or_else(|| shift::handler(m, inst))
         .or_else(|| muldiv::handler(m, inst))
         .or_else(|| bcd::handler(m, inst))
@@ -256,6 +261,7 @@ pub fn handler_for(inst: &Instruction) -> Handler {
         .or_else(|| sysenter::handler(m, inst))
         .or_else(|| fpu::handler(m, inst))
         .or_else(|| mmx::handler(m, inst))
+        .or_else(|| sse::handler_mm(m, inst))
         .unwrap_or(match m {
             Ud0 | Ud1 | Ud2 => h_invalid,
             _ => h_unimplemented,

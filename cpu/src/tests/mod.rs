@@ -21,6 +21,7 @@ mod mmx;
 mod muldiv;
 mod realmode;
 mod shift;
+mod sse;
 mod stack;
 mod string;
 mod system;

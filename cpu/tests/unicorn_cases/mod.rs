@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-use leap_cpu::state::{Segment, CS};
+use leap_cpu::state::{Segment, CR4_OSFXSR, CR4_OSXMMEXCPT, CS};
 use leap_cpu::Cpu;
 use serde_json::Value;
 use std::path::Path;
@@ -27,7 +27,8 @@ pub fn num(v: &Value) -> u64 {
     v.as_u64().expect("integer")
 }
 
-fn generate(out: &Path, steps: u64, seed: u64, fpu: bool) -> bool {
+/// `kind`: "int", "fpu" or "sse" (the generator's stream flag).
+fn generate(out: &Path, steps: u64, seed: u64, kind: &str) -> bool {
     // Both users sit one level below the repository root.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut cmd = Command::new("python3");
@@ -35,8 +36,8 @@ fn generate(out: &Path, steps: u64, seed: u64, fpu: bool) -> bool {
         .args(["--seed", &seed.to_string(), "--count", &steps.to_string()])
         .args(["--mode", "both", "--quiet", "--out"])
         .arg(out);
-    if fpu {
-        cmd.arg("--fpu");
+    if kind != "int" {
+        cmd.arg(format!("--{kind}"));
     }
     let st = cmd.status();
     matches!(st, Ok(s) if s.success())
@@ -69,6 +70,15 @@ pub fn setup(case: &Value) -> Cpu {
         cpu.s.gpr[i] = num(&init[*r]);
     }
     cpu.s.rip = num(&init["eip"]);
+    // SSE streams: XMM0-7 and MXCSR, with the OS support bits set.
+    if let Some(x) = init.get("xmm").and_then(|v| v.as_array()) {
+        for (k, v) in x.iter().enumerate() {
+            cpu.s
+                .set_xmm(k, u128::from_str_radix(v.as_str().unwrap(), 16).unwrap());
+        }
+        cpu.s.fpu.mxcsr = num(&init["mxcsr"]) as u32;
+        cpu.s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+    }
     cpu.s.flags.set_raw(num(&init["eflags"]));
     cpu.mem.load(code_addr, &code);
     for m in mems {
@@ -86,6 +96,20 @@ pub fn run_diff_with(
     what: &str,
     limit: Option<u64>,
 ) {
+    let kind = if fpu { "fpu" } else { "int" };
+    run_diff_stream(steps_var, default_steps, kind, replay, what, limit);
+}
+
+/// Generate (once, cached in the target directory) and replay a stream of
+/// kind "int", "fpu" or "sse".
+pub fn run_diff_stream(
+    steps_var: &str,
+    default_steps: u64,
+    kind: &str,
+    replay: fn(&Value) -> Result<usize, String>,
+    what: &str,
+    limit: Option<u64>,
+) {
     let steps: u64 = std::env::var(steps_var)
         .ok()
         .and_then(|s| s.parse().ok())
@@ -94,13 +118,12 @@ pub fn run_diff_with(
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let kind = if fpu { "fpu" } else { "int" };
     let out =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicorn-{kind}-{seed}-{steps}.jsonl"));
     // Tests running in parallel may share a stream file: generate once.
     static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = GENERATE.lock().unwrap_or_else(|e| e.into_inner());
-    if !out.exists() && !generate(&out, steps, seed, fpu) {
+    if !out.exists() && !generate(&out, steps, seed, kind) {
         if std::env::var("LEAP_SKIP_UNICORN").is_ok() {
             eprintln!("unicorn not available and LEAP_SKIP_UNICORN set: skipping");
             return;
