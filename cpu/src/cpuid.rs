@@ -83,8 +83,7 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
                 | FEAT_FXSR
                 | FEAT_SSE
                 | FEAT_SSE2;
-            let ecx =
-                FEAT_SSE3 | FEAT_SSSE3 | FEAT2_CX16 | FEAT_SSE41 | FEAT_SSE42 | FEAT_POPCNT;
+            let ecx = FEAT_SSE3 | FEAT_SSSE3 | FEAT2_CX16 | FEAT_SSE41 | FEAT_SSE42 | FEAT_POPCNT;
             // EBX[15:8]: CLFLUSH line size in quadwords (64 bytes).
             [0x0000_0633, 8 << 8, ecx, edx]
         }

@@ -114,6 +114,9 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
         Std => h_std,
         Nop | Pause | Prefetch | Prefetchnta | Prefetcht0 | Prefetcht1 | Prefetcht2 | Prefetchw
         | Lfence | Sfence | Mfence | Clflush => h_nop,
+        // CET hints in the reserved-NOP space: NOPs while CET is off (no
+        // CR4.CET here), as on processors without CET.
+        Endbr32 | Endbr64 | Rdsspd | Rdsspq | Reservednop => h_nop,
         Xlatb => h_xlat,
         Salc => h_salc,
         _ => return None,

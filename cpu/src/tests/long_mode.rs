@@ -726,3 +726,15 @@ fn sysexitq_returns_to_64bit_ring3() {
     // CS = SYSENTER_CS + 32 | 3 = 0x33, SS = + 40 | 3 = 0x3b.
     t.expect_frame64(Some(0), USER, 0x33, 0x5000, 0x3b);
 }
+
+#[test]
+fn endbr64_and_endbr32_are_nops() {
+    let mut t = T::long64(|a| {
+        a.db(&[0xf3, 0x0f, 0x1e, 0xfa])?; // ENDBR64
+        a.db(&[0xf3, 0x0f, 0x1e, 0xfb])?; // ENDBR32
+        a.mov(rax, 7u64)?;
+        a.hlt()
+    });
+    t.run();
+    assert_eq!(t.cpu.s.gpr[EAX], 7);
+}

@@ -234,9 +234,11 @@ fn cpuid_leaf0_vendor() {
 fn cpuid_leaf1_reports_only_implemented_features() {
     let r = cpuid(1);
     // FPU DE PSE TSC MSR PAE CX8 SEP PGE CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2
-    let implemented = [0u32, 2, 3, 4, 5, 6, 8, 11, 13, 15, 16, 17, 19, 23, 24, 25, 26]
-        .iter()
-        .fold(0, |m, b| m | 1 << b);
+    let implemented = [
+        0u32, 2, 3, 4, 5, 6, 8, 11, 13, 15, 16, 17, 19, 23, 24, 25, 26,
+    ]
+    .iter()
+    .fold(0, |m, b| m | 1 << b);
     assert_eq!(r[3], implemented, "EDX feature bits");
     // SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT; no MONITOR, AVX, XSAVE or OSXSAVE.
     let ecx_bits: u32 = [0u32, 9, 13, 19, 20, 23].iter().fold(0, |m, b| m | 1 << b);
