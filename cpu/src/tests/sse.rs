@@ -916,3 +916,41 @@ fn movntq_maskmovq() {
     assert_eq!(t.rd(D + 16, 8), 0x8877_6655_4433_2211);
     assert_eq!(t.rd(D + 24, 8), 0x8800_0000_0000_0011);
 }
+
+#[test]
+fn unmasked_denormal_is_reported_before_the_computation() {
+    // DE unmasked: #XM with only DE set (no PE from the inexact product),
+    // destination unchanged.
+    let tiny = f32::from_bits(3);
+    let mut t = prep(&[(0, ps([tiny; 4])), (1, ps([1.0 / 3.0; 4]))], |a| {
+        a.ldmxcsr(dword_ptr(D))?;
+        a.mulps(xmm0, xmm1)
+    });
+    t.wr32(D, 0x1f80 & !(MX_DE << MX_MASK_SHIFT));
+    t.expect_fault(XM, None, CODE + len32(|a| a.ldmxcsr(dword_ptr(D))));
+    assert_eq!(x(&t, 0), ps([tiny; 4]));
+    assert_eq!(mx(&t) & 0x3f, MX_DE);
+    // Masked, the same operation sets DE, UE and PE and delivers the result.
+    let t = sse(&[(0, ps([tiny; 4])), (1, ps([1.0 / 3.0; 4]))], |a| {
+        a.mulps(xmm0, xmm1)
+    });
+    assert_eq!(x(&t, 0), ps([tiny * (1.0 / 3.0); 4]));
+    assert_eq!(mx(&t) & 0x3f, MX_DE | MX_UE | MX_PE);
+}
+
+#[test]
+fn movnti_and_non_temporal_stores() {
+    let mut t = prep(&[(1, 0x1234_5678_9abc_def0_0fed_cba9_8765_4321)], |a| {
+        a.mov(eax, 0xdead_beefu32)?;
+        a.movnti(dword_ptr(D), eax)?;
+        a.movntps(xmmword_ptr(D + 16), xmm1)?;
+        a.movntdqa(xmm2, xmmword_ptr(D + 16))?;
+        a.sfence()?;
+        a.lfence()?;
+        a.mfence()?;
+        a.prefetchnta(byte_ptr(D))
+    });
+    t.run();
+    assert_eq!(t.rd32(D), 0xdead_beef);
+    assert_eq!(x(&t, 2), 0x1234_5678_9abc_def0_0fed_cba9_8765_4321);
+}
