@@ -80,6 +80,9 @@ pub fn gpr(r: Register) -> Option<(u8, bool, u8)> {
         CH => (1, true),
         DH => (2, true),
         BH => (3, true),
+        // iced numbers the byte registers AL..BH 0-7, SPL..DIL 8-11 and
+        // R8L..R15L 12-19; the ones after BH are registers 4-15.
+        _ if r.is_gpr8() && r.number() >= 8 => (r.number() as u8 - 4, false),
         _ if r.is_gpr() => (r.number() as u8, false),
         _ => return Option::None,
     };

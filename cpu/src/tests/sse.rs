@@ -954,3 +954,69 @@ fn movnti_and_non_temporal_stores() {
     assert_eq!(t.rd32(D), 0xdead_beef);
     assert_eq!(x(&t, 2), 0x1234_5678_9abc_def0_0fed_cba9_8765_4321);
 }
+
+/// 64-bit mode (the first 2 MiB identity-mapped with one large page), with
+/// the OS support bits set.
+fn lm64(f: impl FnOnce(&mut Asm) -> AsmResult) -> T {
+    let code = assemble(64, CODE, |a| {
+        f(a)?;
+        a.hlt()
+    });
+    let mut t = T::pm32(|a| a.hlt());
+    assert!(t.cpu.mem.load(CODE, &code));
+    let (pml4, pdpt, pd) = (0x20000u64, 0x21000u64, 0x22000u64);
+    t.cpu.mem.write_ram(pml4, 8, pdpt | 3);
+    t.cpu.mem.write_ram(pdpt, 8, pd | 3);
+    t.cpu.mem.write_ram(pd, 8, 0x83);
+    let s = &mut t.cpu.s;
+    s.cr3 = pml4;
+    s.cr4 |= CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    s.efer |= EFER_LME | EFER_LMA;
+    s.cr0 |= CR0_PG;
+    s.seg[CS].attr = (s.seg[CS].attr & !ATTR_DB) | ATTR_L;
+    t.cpu.update_mode();
+    t.cpu.tlb.flush_all();
+    assert!(t.cpu.mode64);
+    t
+}
+
+#[test]
+fn long_mode_forms() {
+    let v = 0x1122_3344_5566_7788u64;
+    let mut t = lm64(|a| {
+        a.mov(rax, v)?;
+        a.movq(xmm8, rax)?;
+        a.movq(rbx, xmm8)?;
+        a.pinsrq(xmm9, rax, 1)?;
+        a.pextrq(rcx, xmm9, 1)?;
+        a.cvtsi2sd(xmm10, rax)?;
+        a.cvttsd2si(rdx, xmm10)?;
+        a.cvtsi2ss(xmm11, rax)?;
+        a.popcnt(rdi, rax)?;
+        a.movdqa(xmm15, xmm9)?;
+        a.mov(rsi, 0x3837_3635_3433_3231u64)?;
+        a.mov(r8, 0xffff_ffffu64)?;
+        a.crc32(r8, rsi)?;
+        a.mov(r9d, 0x39u32)?;
+        a.crc32(r8d, r9b)?;
+        a.fxsave64(ptr(D))?;
+        a.pxor(xmm15, xmm15)?;
+        a.fxrstor64(ptr(D))
+    });
+    t.run_any();
+    assert_eq!(t.vector_taken(), None);
+    let g = |r: usize| t.cpu.s.gpr[r];
+    assert_eq!(x(&t, 8), v as u128);
+    assert_eq!(g(EBX), v);
+    assert_eq!(x(&t, 9), (v as u128) << 64);
+    assert_eq!(g(ECX), v);
+    assert_eq!(x(&t, 10) as u64, (v as i64 as f64).to_bits());
+    assert_eq!(g(EDX), v as i64 as f64 as i64 as u64);
+    assert_eq!(x(&t, 11) as u32, (v as i64 as f32).to_bits());
+    assert_eq!(g(EDI), v.count_ones() as u64);
+    assert_eq!(!(g(8) as u32), 0xe306_9283, "CRC-32C of \"123456789\"");
+    assert_eq!(g(8) >> 32, 0);
+    // FXSAVE64 stores XMM8-15 too, FXRSTOR64 brings XMM15 back.
+    assert_eq!(t.rd(D + 160 + 15 * 16 + 8, 8), v);
+    assert_eq!(x(&t, 15), (v as u128) << 64);
+}
