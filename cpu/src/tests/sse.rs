@@ -1020,3 +1020,21 @@ fn long_mode_forms() {
     assert_eq!(t.rd(D + 160 + 15 * 16 + 8, 8), v);
     assert_eq!(x(&t, 15), (v as u128) << 64);
 }
+
+#[test]
+fn mmx_transitions_of_the_conversions() {
+    // CVTPI2PS switches to MMX state even with a memory source; CVTPI2PD
+    // with a memory source does not.
+    for (ps, want_empty) in [(true, 0u8), (false, 0xff)] {
+        let mut t = prep(&[], |a| {
+            a.fninit()?;
+            if ps {
+                a.cvtpi2ps(xmm0, qword_ptr(D))
+            } else {
+                a.cvtpi2pd(xmm0, qword_ptr(D))
+            }
+        });
+        t.run();
+        assert_eq!(t.cpu.s.fpu.empty, want_empty, "cvtpi2ps: {ps}");
+    }
+}
