@@ -1038,3 +1038,33 @@ fn mmx_transitions_of_the_conversions() {
         assert_eq!(t.cpu.s.fpu.empty, want_empty, "cvtpi2ps: {ps}");
     }
 }
+
+/// The cases in tools/difftest/unicorn_deviations.md where Unicorn (QEMU
+/// 5.0) and the SDM part ways, with the SDM's answers.
+#[test]
+fn where_qemu_5_differs() {
+    // Two QNaNs: the first operand, not the larger significand.
+    let t = sse(&[(0, 0x7fc0_0001), (1, 0x7fc0_0002)], |a| {
+        a.addss(xmm0, xmm1)
+    });
+    assert_eq!(x(&t, 0) as u32, 0x7fc0_0001);
+    // MIN under DAZ returns the zero the denormal became.
+    let mut t = prep(&[(0, 1), (1, 1.0f32.to_bits() as u128)], |a| {
+        a.ldmxcsr(dword_ptr(D))?;
+        a.minss(xmm0, xmm1)
+    });
+    t.wr32(D, 0x1f80 | MX_DAZ);
+    t.run();
+    assert_eq!(x(&t, 0) as u32, 0);
+    // PHADDW with the same register: both halves from the original value.
+    let v = (0..8).fold(0u128, |r, k| r | ((k + 1) as u128) << (16 * k));
+    let r = op2(v, 0, |a| a.phaddw(xmm0, xmm0));
+    assert_eq!(r >> 64, r & u64::MAX as u128);
+    assert_eq!(r as u64, 0x000f_000b_0007_0003);
+    // DPPD: (-1 * 0) + (-1 * 0) is -0.
+    let r = op2(pd([-1.0, -1.0]), 0, |a| a.dppd(xmm0, xmm1, 0x31));
+    assert_eq!(r as u64, 1 << 63);
+    // CMPPS with imm8 > 7 uses bits 2:0.
+    let r = op2(ps([1.0; 4]), ps([3.0; 4]), |a| a.cmpps(xmm0, xmm1, 9));
+    assert_eq!(r, u128::MAX);
+}
