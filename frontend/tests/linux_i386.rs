@@ -139,7 +139,10 @@ fn linux_boots_to_userland_deterministically() {
         .lines()
         .find(|l| l.starts_with("flags"))
         .expect("cpuinfo flags");
-    for f in ["fpu", "tsc", "apic", "cmov", "mmx", "fxsr", "pae", "nx"] {
+    for f in [
+        "fpu", "tsc", "apic", "cmov", "mmx", "fxsr", "pae", "nx", "sse", "sse2", "pni", "ssse3",
+        "sse4_1", "sse4_2", "popcnt",
+    ] {
         assert!(
             cpuinfo_flags.split_whitespace().any(|x| x == f),
             "{f} missing: {cpuinfo_flags}"

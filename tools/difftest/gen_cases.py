@@ -1979,7 +1979,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.probe_deviations:
         for k, present in probe_deviations().items():
-            print('%-28s %s' % (k, 'PRESENT' if present else 'not present (fixed in this Unicorn?)'))
+            print('%-34s %s' % (k, 'PRESENT' if present else 'not present (fixed in this Unicorn?)'))
         return 0
     if not args.out:
         ap.error('--out is required')
@@ -2089,6 +2089,9 @@ def probe_deviations():
     regs = {X.UC_X86_REG_EAX: 0, X.UC_X86_REG_EBX: 5, X.UC_X86_REG_ECX: 1, X.UC_X86_REG_EFLAGS: 2}
     fl = run(UC_MODE_32, bytes.fromhex('01d8e10090'), regs).reg_read(X.UC_X86_REG_EFLAGS)
     out['loopcc-block-flags'] = (fl & ARITH) != PF
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from gen_sse import probe_sse_deviations
+    out.update(probe_sse_deviations())
     return out
 
 if __name__ == '__main__':

@@ -122,6 +122,8 @@ class Gen:
                 return r(0xdd, 0xd8, R.randrange(d)), -1   # fstp st(i)
             if c == 4:
                 return m([R.choice([0xdf, 0xdb])], R.choice([2, 3]), out), None  # fist(p) m16/m32
+            if R.random() < 0.3:
+                return m([R.choice([0xdf, 0xdb, 0xdd])], 1, out), -1   # fisttp m16/m32/m64 (SSE3)
             return m([0xdf], 7, out), -1               # fistp m64
         c = R.randrange(16)
         j = R.randrange(1, d)

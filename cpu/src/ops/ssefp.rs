@@ -550,8 +550,15 @@ fn h_comi(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
 
 fn h_cvt(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     use Mnemonic::*;
-    enter(cpu, bus, i)?;
     let m = i.inst.mnemonic();
+    // The forms with an MMX register switch to MMX state (after reporting
+    // a pending x87 exception); CVTPI2PS does so with a memory source too,
+    // CVTPI2PD does not (SDM Vol. 2 CVTPI2PS, CVTPI2PD).
+    let mmx = i.inst.op_register(0).is_mm() || i.inst.op_register(1).is_mm() || m == Cvtpi2ps;
+    crate::ops::sse::sse_enter(cpu)?;
+    if mmx {
+        crate::ops::mmx::enter(cpu, bus)?;
+    }
     let s = load(cpu, bus, i, 1)?;
     let d = load(cpu, bus, i, 0)?;
     let mut fx = Fx::new(cpu);
@@ -619,7 +626,7 @@ fn h_cvt(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Insn) -> Result<()> {
     // they do (in `convert`).
     fx.finish(cpu)?;
     store(cpu, bus, i, 0, r)?;
-    if i.inst.op_register(0).is_mm() || i.inst.op_register(1).is_mm() {
+    if mmx {
         crate::ops::mmx::mmx_touch(cpu);
     }
     Ok(())

@@ -916,3 +916,155 @@ fn movntq_maskmovq() {
     assert_eq!(t.rd(D + 16, 8), 0x8877_6655_4433_2211);
     assert_eq!(t.rd(D + 24, 8), 0x8800_0000_0000_0011);
 }
+
+#[test]
+fn unmasked_denormal_is_reported_before_the_computation() {
+    // DE unmasked: #XM with only DE set (no PE from the inexact product),
+    // destination unchanged.
+    let tiny = f32::from_bits(3);
+    let mut t = prep(&[(0, ps([tiny; 4])), (1, ps([1.0 / 3.0; 4]))], |a| {
+        a.ldmxcsr(dword_ptr(D))?;
+        a.mulps(xmm0, xmm1)
+    });
+    t.wr32(D, 0x1f80 & !(MX_DE << MX_MASK_SHIFT));
+    t.expect_fault(XM, None, CODE + len32(|a| a.ldmxcsr(dword_ptr(D))));
+    assert_eq!(x(&t, 0), ps([tiny; 4]));
+    assert_eq!(mx(&t) & 0x3f, MX_DE);
+    // Masked, the same operation sets DE, UE and PE and delivers the result.
+    let t = sse(&[(0, ps([tiny; 4])), (1, ps([1.0 / 3.0; 4]))], |a| {
+        a.mulps(xmm0, xmm1)
+    });
+    assert_eq!(x(&t, 0), ps([tiny * (1.0 / 3.0); 4]));
+    assert_eq!(mx(&t) & 0x3f, MX_DE | MX_UE | MX_PE);
+}
+
+#[test]
+fn movnti_and_non_temporal_stores() {
+    let mut t = prep(&[(1, 0x1234_5678_9abc_def0_0fed_cba9_8765_4321)], |a| {
+        a.mov(eax, 0xdead_beefu32)?;
+        a.movnti(dword_ptr(D), eax)?;
+        a.movntps(xmmword_ptr(D + 16), xmm1)?;
+        a.movntdqa(xmm2, xmmword_ptr(D + 16))?;
+        a.sfence()?;
+        a.lfence()?;
+        a.mfence()?;
+        a.prefetchnta(byte_ptr(D))
+    });
+    t.run();
+    assert_eq!(t.rd32(D), 0xdead_beef);
+    assert_eq!(x(&t, 2), 0x1234_5678_9abc_def0_0fed_cba9_8765_4321);
+}
+
+/// 64-bit mode (the first 2 MiB identity-mapped with one large page), with
+/// the OS support bits set.
+fn lm64(f: impl FnOnce(&mut Asm) -> AsmResult) -> T {
+    let code = assemble(64, CODE, |a| {
+        f(a)?;
+        a.hlt()
+    });
+    let mut t = T::pm32(|a| a.hlt());
+    assert!(t.cpu.mem.load(CODE, &code));
+    let (pml4, pdpt, pd) = (0x20000u64, 0x21000u64, 0x22000u64);
+    t.cpu.mem.write_ram(pml4, 8, pdpt | 3);
+    t.cpu.mem.write_ram(pdpt, 8, pd | 3);
+    t.cpu.mem.write_ram(pd, 8, 0x83);
+    let s = &mut t.cpu.s;
+    s.cr3 = pml4;
+    s.cr4 |= CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    s.efer |= EFER_LME | EFER_LMA;
+    s.cr0 |= CR0_PG;
+    s.seg[CS].attr = (s.seg[CS].attr & !ATTR_DB) | ATTR_L;
+    t.cpu.update_mode();
+    t.cpu.tlb.flush_all();
+    assert!(t.cpu.mode64);
+    t
+}
+
+#[test]
+fn long_mode_forms() {
+    let v = 0x1122_3344_5566_7788u64;
+    let mut t = lm64(|a| {
+        a.mov(rax, v)?;
+        a.movq(xmm8, rax)?;
+        a.movq(rbx, xmm8)?;
+        a.pinsrq(xmm9, rax, 1)?;
+        a.pextrq(rcx, xmm9, 1)?;
+        a.cvtsi2sd(xmm10, rax)?;
+        a.cvttsd2si(rdx, xmm10)?;
+        a.cvtsi2ss(xmm11, rax)?;
+        a.popcnt(rdi, rax)?;
+        a.movdqa(xmm15, xmm9)?;
+        a.mov(rsi, 0x3837_3635_3433_3231u64)?;
+        a.mov(r8, 0xffff_ffffu64)?;
+        a.crc32(r8, rsi)?;
+        a.mov(r9d, 0x39u32)?;
+        a.crc32(r8d, r9b)?;
+        a.fxsave64(ptr(D))?;
+        a.pxor(xmm15, xmm15)?;
+        a.fxrstor64(ptr(D))
+    });
+    t.run_any();
+    assert_eq!(t.vector_taken(), None);
+    let g = |r: usize| t.cpu.s.gpr[r];
+    assert_eq!(x(&t, 8), v as u128);
+    assert_eq!(g(EBX), v);
+    assert_eq!(x(&t, 9), (v as u128) << 64);
+    assert_eq!(g(ECX), v);
+    assert_eq!(x(&t, 10) as u64, (v as i64 as f64).to_bits());
+    assert_eq!(g(EDX), v as i64 as f64 as i64 as u64);
+    assert_eq!(x(&t, 11) as u32, (v as i64 as f32).to_bits());
+    assert_eq!(g(EDI), v.count_ones() as u64);
+    assert_eq!(!(g(8) as u32), 0xe306_9283, "CRC-32C of \"123456789\"");
+    assert_eq!(g(8) >> 32, 0);
+    // FXSAVE64 stores XMM8-15 too, FXRSTOR64 brings XMM15 back.
+    assert_eq!(t.rd(D + 160 + 15 * 16 + 8, 8), v);
+    assert_eq!(x(&t, 15), (v as u128) << 64);
+}
+
+#[test]
+fn mmx_transitions_of_the_conversions() {
+    // CVTPI2PS switches to MMX state even with a memory source; CVTPI2PD
+    // with a memory source does not.
+    for (ps, want_empty) in [(true, 0u8), (false, 0xff)] {
+        let mut t = prep(&[], |a| {
+            a.fninit()?;
+            if ps {
+                a.cvtpi2ps(xmm0, qword_ptr(D))
+            } else {
+                a.cvtpi2pd(xmm0, qword_ptr(D))
+            }
+        });
+        t.run();
+        assert_eq!(t.cpu.s.fpu.empty, want_empty, "cvtpi2ps: {ps}");
+    }
+}
+
+/// The cases in tools/difftest/unicorn_deviations.md where Unicorn (QEMU
+/// 5.0) and the SDM part ways, with the SDM's answers.
+#[test]
+fn where_qemu_5_differs() {
+    // Two QNaNs: the first operand, not the larger significand.
+    let t = sse(&[(0, 0x7fc0_0001), (1, 0x7fc0_0002)], |a| {
+        a.addss(xmm0, xmm1)
+    });
+    assert_eq!(x(&t, 0) as u32, 0x7fc0_0001);
+    // MIN under DAZ returns the zero the denormal became.
+    let mut t = prep(&[(0, 1), (1, 1.0f32.to_bits() as u128)], |a| {
+        a.ldmxcsr(dword_ptr(D))?;
+        a.minss(xmm0, xmm1)
+    });
+    t.wr32(D, 0x1f80 | MX_DAZ);
+    t.run();
+    assert_eq!(x(&t, 0) as u32, 0);
+    // PHADDW with the same register: both halves from the original value.
+    let v = (0..8).fold(0u128, |r, k| r | ((k + 1) as u128) << (16 * k));
+    let r = op2(v, 0, |a| a.phaddw(xmm0, xmm0));
+    assert_eq!(r >> 64, r & u64::MAX as u128);
+    assert_eq!(r as u64, 0x000f_000b_0007_0003);
+    // DPPD: (-1 * 0) + (-1 * 0) is -0.
+    let r = op2(pd([-1.0, -1.0]), 0, |a| a.dppd(xmm0, xmm1, 0x31));
+    assert_eq!(r as u64, 1 << 63);
+    // CMPPS with imm8 > 7 uses bits 2:0.
+    let r = op2(ps([1.0; 4]), ps([3.0; 4]), |a| a.cmpps(xmm0, xmm1, 9));
+    assert_eq!(r, u128::MAX);
+}
