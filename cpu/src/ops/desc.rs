@@ -87,6 +87,29 @@ impl Cpu {
         Ok(Desc { lo, hi, addr })
     }
 
+    /// The code segment a far RET or IRET returns to, with the checks both
+    /// make before anything else (SDM Vol. 2: RET, IRET): not null, a code
+    /// segment, RPL >= CPL, DPL rules for conforming and non-conforming
+    /// code, present.
+    pub fn return_cs(&mut self, bus: &mut dyn Bus, sel: u16) -> Result<Desc> {
+        if sel & !3 == 0 {
+            return Err(Exception::gp0());
+        }
+        let d = self.fetch_desc(bus, sel, Exception::gp)?;
+        let rpl = (sel & 3) as u8;
+        let err = sel as u32 & 0xfffc;
+        if !d.is_code() || rpl < self.s.cpl {
+            return Err(Exception::gp(err));
+        }
+        if (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
+            return Err(Exception::gp(err));
+        }
+        if !d.present() {
+            return Err(Exception::np(err));
+        }
+        Ok(d)
+    }
+
     /// Set the accessed bit of a code/data descriptor if it is clear.
     pub fn set_desc_accessed(&mut self, bus: &mut dyn Bus, d: &Desc) -> Result<()> {
         if !d.is_system() && d.hi & 0x100 == 0 {

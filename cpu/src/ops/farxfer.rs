@@ -247,22 +247,9 @@ fn h_retf(c: &mut Cpu, b: &mut dyn Bus, i: &Insn) -> Result<()> {
         return Ok(());
     }
     c.rollback_on_err(|c| {
-        if sel & !3 == 0 {
-            return Err(Exception::gp0());
-        }
-        let d = c.fetch_desc(b, sel, Exception::gp)?;
-        let err = sel as u32 & 0xfffc;
+        let d = c.return_cs(b, sel)?;
         let rpl = (sel & 3) as u8;
         let cpl = c.s.cpl;
-        if !d.is_code() || rpl < cpl {
-            return Err(Exception::gp(err));
-        }
-        if (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
-            return Err(Exception::gp(err));
-        }
-        if !d.present() {
-            return Err(Exception::np(err));
-        }
         let ip = ip & size_mask(size);
         if !target_ok(c, &d.segment(sel), ip) {
             return Err(Exception::gp0());

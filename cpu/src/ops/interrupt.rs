@@ -323,22 +323,9 @@ fn iret(c: &mut Cpu, b: &mut dyn Bus, size: u8) -> Result<()> {
     if size == 4 && fl & FLAG_VM != 0 && c.s.cpl == 0 {
         return iret_to_v86(c, b, ip, cs, fl);
     }
-    if cs & !3 == 0 {
-        return Err(Exception::gp0());
-    }
-    let d = c.fetch_desc(b, cs, Exception::gp)?;
+    let d = c.return_cs(b, cs)?;
     let rpl = (cs & 3) as u8;
-    let err = cs as u32 & 0xfffc;
     let cpl = c.s.cpl;
-    if !d.is_code() || rpl < cpl {
-        return Err(Exception::gp(err));
-    }
-    if (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
-        return Err(Exception::gp(err));
-    }
-    if !d.present() {
-        return Err(Exception::np(err));
-    }
     let ip = ip & size_mask(size);
     if ip > d.segment(cs).limit as u64 {
         return Err(Exception::gp0());

@@ -25,8 +25,11 @@ pub fn handler(m: Mnemonic, _inst: &Instruction) -> Option<Handler> {
     })
 }
 
-/// A flat 64-bit ring-0 code segment or its stack, as SYSCALL loads them.
-fn flat(selector: u16, typ: u16, dpl: u8, long: bool) -> Segment {
+/// A flat 4 GiB code (`code`) or data segment as SYSCALL/SYSRET and
+/// SYSENTER/SYSEXIT load them (no descriptor is read): 64-bit code with
+/// `long`, else 32-bit.
+pub(crate) fn flat(selector: u16, code: bool, dpl: u8, long: bool) -> Segment {
+    let typ = if code { 0xb } else { 0x3 };
     let size_bit = if long { ATTR_L } else { ATTR_DB };
     Segment {
         base: 0,
@@ -199,22 +202,10 @@ pub(crate) fn iret_long(c: &mut Cpu, b: &mut dyn Bus, size: u8) -> Result<()> {
         // There is no virtual-8086 mode in long mode.
         return Err(Exception::gp0());
     }
-    if cs & !3 == 0 {
-        return Err(Exception::gp0());
-    }
-    let d = c.fetch_desc(b, cs, Exception::gp)?;
+    let d = c.return_cs(b, cs)?;
     let rpl = (cs & 3) as u8;
     let err = cs as u32 & 0xfffc;
     let cpl = c.s.cpl;
-    if !d.is_code() || rpl < cpl {
-        return Err(Exception::gp(err));
-    }
-    if (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
-        return Err(Exception::gp(err));
-    }
-    if !d.present() {
-        return Err(Exception::np(err));
-    }
     let seg = d.segment(cs);
     let to64 = seg.attr & ATTR_L != 0;
     if to64 && seg.big() {
@@ -308,8 +299,8 @@ fn h_syscall(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     let fl = c.s.flags.get() & !FLAG_RF;
     c.s.gpr[11] = fl;
     c.s.flags.set_raw(fl & !c.s.sfmask & !FLAG_RF);
-    c.s.seg[CS] = flat(sel, 0xb, 0, true);
-    c.s.seg[SS] = flat(sel + 8, 0x3, 0, false);
+    c.s.seg[CS] = flat(sel, true, 0, true);
+    c.s.seg[SS] = flat(sel + 8, false, 0, false);
     c.s.cpl = 0;
     c.update_mode();
     c.next_rip = c.s.lstar;
@@ -338,9 +329,9 @@ fn h_sysret(c: &mut Cpu, _b: &mut dyn Bus, i: &Insn) -> Result<()> {
     let cs_sel = if to64 { base + 16 } else { base } | 3;
     let fl = (c.s.gpr[11] & crate::ops::stack::FLAGS_WRITABLE & !(FLAG_RF | FLAG_VM)) | 2;
     c.s.flags.set_raw(fl);
-    c.s.seg[CS] = flat(cs_sel, 0xb, 3, to64);
+    c.s.seg[CS] = flat(cs_sel, true, 3, to64);
     // SYSRET leaves the SS descriptor cache as a flat ring-3 data segment.
-    c.s.seg[SS] = flat((base + 8) | 3, 0x3, 3, false);
+    c.s.seg[SS] = flat((base + 8) | 3, false, 3, false);
     c.s.cpl = 3;
     c.update_mode();
     c.next_rip = rip;

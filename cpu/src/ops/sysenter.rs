@@ -7,6 +7,7 @@ use crate::cpu::Cpu;
 use crate::exception::{Exception, Result};
 use crate::insn::*;
 use crate::mmu::canonical;
+use crate::ops::long_mode::flat;
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic};
 
@@ -17,19 +18,6 @@ pub fn handler(m: Mnemonic, _inst: &Instruction) -> Option<Handler> {
         Sysexit | Sysexitq => h_sysexit,
         _ => return None,
     })
-}
-
-/// A flat 4 GiB segment as SYSENTER/SYSEXIT load them (the descriptor
-/// tables are not read).
-fn flat(selector: u16, code: bool, dpl: u8, long: bool) -> Segment {
-    let typ = if code { 0xb } else { 0x3 };
-    let size_bit = if long { ATTR_L } else { ATTR_DB };
-    Segment {
-        base: 0,
-        limit: 0xffff_ffff,
-        selector,
-        attr: ATTR_P | ATTR_S | ATTR_G | size_bit | ((dpl as u16) << 5) | typ,
-    }
 }
 
 fn h_sysenter(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
