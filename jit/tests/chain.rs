@@ -279,13 +279,23 @@ fn indirect_jumps_and_calls() {
     assert!(cpu.chain.links < 60, "links {}", cpu.chain.links);
 }
 
-/// Raises an interrupt (vector 0x20) whenever the test says so.
+/// Raises an interrupt (vector 0x20) whenever the test says so, and on
+/// every 13th MMIO read (a device the guest pokes): the CPU then polls at
+/// the next block boundary, which a chained exit must honour too.
 #[derive(Default)]
 struct TickBus {
     pending: bool,
+    reads: u64,
 }
 
 impl Bus for TickBus {
+    fn mmio_read(&mut self, _addr: u64, _size: u8) -> u64 {
+        self.reads += 1;
+        if self.reads % 13 == 0 {
+            self.pending = true;
+        }
+        self.reads
+    }
     fn intr_pending(&mut self) -> bool {
         self.pending
     }
@@ -298,13 +308,17 @@ impl Bus for TickBus {
 #[test]
 fn budget_and_interrupts_cut_chains_where_the_interpreter_does() {
     // A tight chained loop with interrupts enabled; the handler counts
-    // in EDI. The CPU runs in slices of pseudo-random budgets with an
-    // interrupt raised after each, as the machine does at device
-    // deadlines: every slice must end at the same instruction, and every
-    // interrupt land at the same place, in both tiers.
+    // in EDI and logs the loop counter at each interrupt. The CPU runs in
+    // slices of pseudo-random budgets with an interrupt raised after most,
+    // as the machine does at device deadlines, and the loop's MMIO reads
+    // raise more in the middle of slices: every slice must end at the same
+    // instruction, and every interrupt land at the same place, in both
+    // tiers.
+    const LOG: u64 = 0x40000;
     let code = assemble(32, &|a| {
         let mut top = a.create_label();
         let mut odd = a.create_label();
+        a.mov(ecx, 0x20_0000u32)?;
         a.sti()?;
         a.set_label(&mut top)?;
         a.add(eax, 1)?;
@@ -313,12 +327,23 @@ fn budget_and_interrupts_cut_chains_where_the_interpreter_does() {
         a.adc(edx, eax)?; // interpreter handler: a full stop check
         a.set_label(&mut odd)?;
         a.xor(ebx, eax)?;
+        // Every fourth iteration reads MMIO (past RAM): the exits of
+        // these blocks are linked on the other iterations, and must stop
+        // for the poll when the read happened.
+        a.mov(ebp, DATA as u32)?;
+        a.test(eax, 6)?;
+        a.cmovz(ebp, ecx)?;
+        a.mov(esi, dword_ptr(ebp))?;
         a.cmp(eax, 1_000_000)?;
         a.jne(top)?;
         a.hlt()
     });
+    // Room for the handler: stubs 0x20-0x21 are not used.
     let handler = assemble_at(STUBS + 16 * 0x20, &|a| {
         a.inc(edi)?;
+        a.mov(ebp, edi)?;
+        a.and(ebp, 0x3fff)?;
+        a.mov(dword_ptr(ebp * 4 + LOG), eax)?;
         a.iretd()
     });
     let setup = || {
@@ -350,4 +375,53 @@ fn budget_and_interrupts_cut_chains_where_the_interpreter_does() {
     cpu.flush_code_cache();
     compare(&reference, &cpu, "sliced run with interrupts");
     assert!(cpu.s.gpr[EDI] > 1000);
+    assert!(
+        bus_b.reads > 1000 && cpu.chain.links < 20,
+        "links {}",
+        cpu.chain.links
+    );
+}
+
+#[test]
+fn indirect_targets_sharing_a_table_entry() {
+    // Two JMP reg targets that hash to the same indirect-table entry: each
+    // must run its own code, however the entry was last filled.
+    use leap_cpu::tier::ind_index;
+    const T1: u64 = 0x2000;
+    const BACK: u64 = 0x2800;
+    let t2 = (T1 + 1..BACK)
+        .find(|&t| ind_index(t) == ind_index(T1) && t > T1 + 16)
+        .unwrap();
+    let main = assemble(32, &|a| {
+        let mut top = a.create_label();
+        a.mov(ecx, 3000u32)?;
+        a.set_label(&mut top)?;
+        a.mov(eax, ecx)?;
+        a.and(eax, 1)?;
+        a.mov(eax, dword_ptr(eax * 4 + DATA))?;
+        a.jmp(eax)
+    });
+    let top = CODE + 5;
+    let case = |at: u64, imm: i32| {
+        assemble_at(at, &|a| {
+            a.add(ebx, imm)?;
+            a.jmp(BACK)
+        })
+    };
+    let back = assemble_at(BACK, &|a| {
+        a.dec(ecx)?;
+        a.jne(top)?;
+        a.hlt()
+    });
+    let setup = || {
+        let mut cpu = pm32(&main);
+        assert!(cpu.mem.load(T1, &case(T1, 1)));
+        assert!(cpu.mem.load(t2, &case(t2, 1000)));
+        assert!(cpu.mem.load(BACK, &back));
+        cpu.mem.write_ram(DATA, 4, T1);
+        cpu.mem.write_ram(DATA + 4, 4, t2);
+        cpu
+    };
+    let cpu = same_as_interpreter(&setup, "table collision");
+    assert_eq!(cpu.s.gpr[EBX], 1500 + 1000 * 1500);
 }
