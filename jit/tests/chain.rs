@@ -291,7 +291,7 @@ struct TickBus {
 impl Bus for TickBus {
     fn mmio_read(&mut self, _addr: u64, _size: u8) -> u64 {
         self.reads += 1;
-        if self.reads % 13 == 0 {
+        if self.reads.is_multiple_of(13) {
             self.pending = true;
         }
         self.reads
