@@ -224,11 +224,14 @@ impl Cpu {
     }
 
     /// The last compiled exit missed its slot and `block` is what this loop
-    /// found after it: record it there, with the state it was found under.
+    /// found after it: record it there, with the state it was found under,
+    /// if it has code (the miss is consumed either way: it is only about
+    /// the very next block).
     #[cold]
     #[inline(never)]
-    fn link_miss(&mut self, block: &Rc<Block>, node: u64) {
+    fn link_miss(&mut self, block: &Rc<Block>) {
         let slot = std::mem::take(&mut self.chain.miss) as *mut ChainSlot;
+        let node = block.jit.code().map_or(0, |c| c.chain_node());
         // Only blocks the cache holds: they live as long as the code epoch
         // does, which is what keeps a linked slot's `node` valid.
         if node == 0 || self.chain.miss_epoch != self.cache.epoch || !self.is_cached(block) {
@@ -270,11 +273,12 @@ impl Cpu {
                 h.tier.hot(block);
                 h.outstanding = true;
             }
+            // After `hot`: with `--jit always` the code exists from now on.
+            if self.chain.miss != 0 {
+                self.link_miss(block);
+            }
             // `block` is the caller's, not borrowed from `self`.
             if let Some(code) = block.jit.code() {
-                if self.chain.miss != 0 {
-                    self.link_miss(block, code.chain_node());
-                }
                 return code.run(self, bus, end);
             }
         }
