@@ -90,7 +90,15 @@ pub struct BlockCache {
     fast: Vec<Option<(u64, Rc<Block>)>>,
     /// Physical page -> keys of blocks touching it.
     by_page: HashMap<u64, Vec<u64>>,
+    /// Blocks dropped from the cache while compiled code may still be
+    /// running them (a chained block has no other owner): freed by the run
+    /// loop between blocks.
+    pub(crate) dead: Vec<Rc<Block>>,
 }
+
+/// Offset of the code epoch in `Cpu`, for generated code.
+pub const CPU_CODE_EPOCH_OFFSET: usize =
+    core::mem::offset_of!(Cpu, cache) + core::mem::offset_of!(BlockCache, epoch);
 
 fn key_of(phys: u64, code_size: u8) -> u64 {
     (phys << 2) | (code_size.trailing_zeros() as u64 & 3)
@@ -101,7 +109,7 @@ impl BlockCache {
         for &page in self.by_page.keys() {
             mem.set_range_flags(page, 4096, 0, PG_CODE);
         }
-        self.map.clear();
+        self.dead.extend(self.map.drain().map(|(_, b)| b));
         self.by_page.clear();
         self.fast = vec![None; FAST_SLOTS];
         self.jump = vec![None; JUMP_SLOTS];
@@ -147,7 +155,9 @@ impl Cpu {
         let page = page & PAGE_MASK;
         if let Some(keys) = self.cache.by_page.remove(&page) {
             for k in keys {
-                self.cache.map.remove(&k);
+                if let Some(b) = self.cache.map.remove(&k) {
+                    self.cache.dead.push(b);
+                }
                 let slot = (k as usize >> 2 ^ k as usize >> 12) & (FAST_SLOTS - 1);
                 if matches!(&self.cache.fast[slot], Some((fk, _)) if *fk == k) {
                     self.cache.fast[slot] = None;
@@ -157,6 +167,15 @@ impl Cpu {
         self.mem.set_range_flags(page, 4096, 0, PG_CODE);
         self.cache.epoch += 1;
         self.end_block = true;
+    }
+
+    /// True when `b` is the block the cache holds for its address (not a
+    /// one-off decode).
+    pub(crate) fn is_cached(&self, b: &Rc<Block>) -> bool {
+        self.cache
+            .map
+            .get(&key_of(b.phys, b.code_size))
+            .is_some_and(|c| Rc::ptr_eq(c, b))
     }
 
     /// Forget all decoded code (mode changes that alter decoding are keyed,

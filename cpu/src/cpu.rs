@@ -54,6 +54,8 @@ pub struct Cpu {
     pub poll: bool,
     /// The compiling tier, if any (`--jit`).
     pub tier: Option<crate::tier::TierHook>,
+    /// Direct jumps between compiled blocks (see `crate::tier`).
+    pub chain: Box<crate::tier::ChainState>,
 }
 
 impl Cpu {
@@ -77,6 +79,7 @@ impl Cpu {
             nmi_pending: false,
             poll: true,
             tier: None,
+            chain: Box::default(),
         };
         c.reset();
         c

@@ -15,13 +15,23 @@ impl Cpu {
     pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Exit {
         let end = self.icount.saturating_add(budget);
         self.poll = true;
+        // A miss recorded outside this loop (a compiled block run on its
+        // own) names a slot nobody keeps alive.
+        self.chain.miss = 0;
         // The block that ran last, to find the next one through its links.
         let mut prev: Option<std::rc::Rc<Block>> = None;
         loop {
+            // No compiled code is running here: blocks dropped while one
+            // was can go now.
+            if !self.cache.dead.is_empty() {
+                self.cache.dead.clear();
+            }
             // Interrupt and stop state only change through device I/O, flag
             // writes that set IF, or between runs: poll only then.
             if self.poll || self.halted {
                 self.poll = false;
+                // What runs next may not be the missed exit's successor.
+                self.chain.miss = 0;
                 if bus.stop_requested() {
                     return Exit::Stopped;
                 }
@@ -40,6 +50,7 @@ impl Cpu {
                 Ok(b) => b,
                 Err(e) => {
                     prev = None;
+                    self.chain.miss = 0;
                     if let Some(exit) = self.exception(bus, e) {
                         return exit;
                     }
@@ -53,6 +64,7 @@ impl Cpu {
                 || self.s.dr[7] & 0xff != 0
                 || self.icount < self.irq_inhibit_until;
             if let Some(exit) = if single {
+                self.chain.miss = 0;
                 self.exec_single(bus, &block)
             } else {
                 self.run_tiered(bus, &block, end)

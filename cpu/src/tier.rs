@@ -6,10 +6,19 @@
 //! the interpreter once one is attached to it. Compiled code is stored in
 //! the block itself, so the hot path needs no lookup, and it dies with the
 //! block when self-modifying code or a cache flush drops the block.
+//!
+//! Compiled blocks may also jump straight to each other (chaining): each
+//! exit has a [`ChainSlot`] naming the successor's code together with the
+//! state it was found under. The run loop fills a slot lazily, when a
+//! compiled exit missed it and the loop then found the successor itself;
+//! generated code re-checks everything the loop would check before using
+//! one. The CPU sees slots only as plain data: what a slot's `node` points
+//! at belongs to the tier.
 
 use crate::blocks::Block;
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit};
+use crate::state::CS;
 use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 
@@ -17,6 +26,100 @@ use std::rc::Rc;
 /// [`Cpu::exec_block`]: same instructions retired, same state on a fault.
 pub trait CompiledCode {
     fn run(&self, cpu: &mut Cpu, bus: &mut dyn Bus, end: u64) -> Option<Exit>;
+    /// The address a predecessor's [`ChainSlot::node`] holds to enter this
+    /// code directly (0: this code cannot be chained to).
+    fn chain_node(&self) -> u64 {
+        0
+    }
+}
+
+/// A successor of a compiled exit, valid only while everything the run
+/// loop would check to pick it again is unchanged: the RIP, CS base, code
+/// size and CPL it was found for, no code invalidated and no TLB flush
+/// since (the two epochs), and the whole block still under the CS limit
+/// (`rip + last`). With all of that equal, `fetch_block` would return the
+/// same block.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ChainSlot {
+    /// The successor's entry record (tier-defined), 0 when empty.
+    pub node: u64,
+    pub rip: u64,
+    pub cs_base: u64,
+    /// Code size | CPL << 8, as the block cache's `meta`.
+    pub meta: u64,
+    pub epoch: u64,
+    pub tlb_epoch: u64,
+    /// Offset of the block's last byte from its start.
+    pub last: u64,
+    pub _pad: u64,
+}
+
+impl ChainSlot {
+    /// No epoch ever reaches `u64::MAX`, so an empty slot never matches.
+    pub const EMPTY: ChainSlot = ChainSlot {
+        node: 0,
+        rip: 0,
+        cs_base: 0,
+        meta: 0,
+        epoch: u64::MAX,
+        tlb_epoch: u64::MAX,
+        last: 0,
+        _pad: 0,
+    };
+}
+
+/// One return-stack entry, pushed by compiled CALLs: the return address
+/// and the slot of the calling block that holds the code found there.
+/// `owner` names the code generation the slot's memory belongs to; a RET
+/// only reads `slot` when the generation is its own, hence still alive.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RasEntry {
+    pub ret: u64,
+    pub slot: u64,
+    pub owner: u64,
+    pub _pad: u64,
+}
+
+pub const RAS_SIZE: usize = 16;
+/// Entries of the indirect-branch table (a power of two).
+pub const IND_SIZE: usize = 1024;
+
+/// Index into [`ChainState::table`] for a branch target.
+#[inline]
+pub fn ind_index(rip: u64) -> usize {
+    ((rip ^ (rip >> 10)) as usize) & (IND_SIZE - 1)
+}
+
+/// Chaining state shared by the run loop and generated code, reached
+/// from the `Cpu` by a fixed offset.
+#[repr(C)]
+pub struct ChainState {
+    /// The slot a compiled exit found unusable (0: none), and the code
+    /// epoch then: the run loop links it to the block it finds next if no
+    /// code was invalidated in between (so the slot's memory is alive).
+    pub miss: u64,
+    pub miss_epoch: u64,
+    pub ras_top: u64,
+    /// Slots linked by the run loop (statistics).
+    pub links: u64,
+    pub ras: [RasEntry; RAS_SIZE],
+    /// Successors of indirect branches and mispredicted returns, by target.
+    pub table: [ChainSlot; IND_SIZE],
+}
+
+impl Default for ChainState {
+    fn default() -> Self {
+        ChainState {
+            miss: 0,
+            miss_epoch: 0,
+            ras_top: 0,
+            links: 0,
+            ras: [RasEntry::default(); RAS_SIZE],
+            table: [ChainSlot::EMPTY; IND_SIZE],
+        }
+    }
 }
 
 /// A compiler the run loop feeds with hot blocks.
@@ -120,6 +223,38 @@ impl Cpu {
         }
     }
 
+    /// The last compiled exit missed its slot and `block` is what this loop
+    /// found after it: record it there, with the state it was found under,
+    /// if it has code (the miss is consumed either way: it is only about
+    /// the very next block).
+    #[cold]
+    #[inline(never)]
+    fn link_miss(&mut self, block: &Rc<Block>) {
+        let slot = std::mem::take(&mut self.chain.miss) as *mut ChainSlot;
+        let node = block.jit.code().map_or(0, |c| c.chain_node());
+        // Only blocks the cache holds: they live as long as the code epoch
+        // does, which is what keeps a linked slot's `node` valid.
+        if node == 0 || self.chain.miss_epoch != self.cache.epoch || !self.is_cached(block) {
+            return;
+        }
+        self.chain.links += 1;
+        let s = ChainSlot {
+            node,
+            rip: self.s.rip,
+            cs_base: self.s.seg[CS].base,
+            meta: self.s.code_size() as u64 | (self.s.cpl as u64) << 8,
+            epoch: self.cache.epoch,
+            tlb_epoch: self.tlb.epoch,
+            last: block.byte_len as u64 - 1,
+            _pad: 0,
+        };
+        // SAFETY: a miss is recorded by the compiled block that ran last;
+        // with the code epoch unchanged that block is still alive (the run
+        // loop's `prev`, or a cached block), and so is its slot. Nothing
+        // else accesses the slot while the run loop runs.
+        unsafe { slot.write(s) };
+    }
+
     /// Run `block` in whichever tier has it.
     #[inline]
     pub(crate) fn run_tiered(
@@ -137,6 +272,10 @@ impl Cpu {
             {
                 h.tier.hot(block);
                 h.outstanding = true;
+            }
+            // After `hot`: with `--jit always` the code exists from now on.
+            if self.chain.miss != 0 {
+                self.link_miss(block);
             }
             // `block` is the caller's, not borrowed from `self`.
             if let Some(code) = block.jit.code() {

@@ -21,9 +21,11 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 use leap_cpu::blocks::Block;
+use leap_cpu::tier::ChainSlot;
 use leap_cpu::{Bus, Cpu, Exit};
-use runtime::{JitCtx, HELPERS};
+use runtime::{ChainNode, JitCtx, HELPERS, OWN_SLOTS};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 pub use tier::{CompileWorker, Tier, TierStats};
 pub use translate::{inline_form, InlineForm, TranslateStats, Translator};
@@ -55,6 +57,8 @@ fn shared_flags() -> settings::Builder {
     f.set("enable_verifier", "false").unwrap();
     f.set("is_pic", "false").unwrap();
     f.set("use_colocated_libcalls", "false").unwrap();
+    // Cranelift's tail calls (chained blocks) rely on frame pointers.
+    f.set("preserve_frame_pointers", "true").unwrap();
     f
 }
 
@@ -91,16 +95,44 @@ pub fn compile_for_isa(isa: &dyn TargetIsa, block: &Block) -> Result<usize, JitE
     Ok(code.code_info().total_size as usize)
 }
 
-/// Owns the executable memory of every block compiled by one [`Jit`];
-/// freed when the `Jit` and all its blocks are gone.
-struct CodeOwner(Mutex<Option<JITModule>>);
+/// Owns the executable memory and the chaining nodes of every block
+/// compiled by one [`Jit`]; freed when the `Jit` and all its blocks are
+/// gone.
+struct CodeOwner {
+    module: Mutex<Option<JITModule>>,
+    /// `Box<ChainNode>`s as raw addresses: generated code and the run loop
+    /// write their slots through raw pointers, so no Rust reference to a
+    /// node is kept.
+    nodes: Mutex<Vec<usize>>,
+    /// Generation id, unique in the process (`ChainNode::owner`).
+    id: u64,
+}
+
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
+impl CodeOwner {
+    fn new(module: JITModule) -> CodeOwner {
+        CodeOwner {
+            module: Mutex::new(Some(module)),
+            nodes: Mutex::new(Vec::new()),
+            id: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
 
 impl Drop for CodeOwner {
     fn drop(&mut self) {
-        if let Some(m) = self.0.get_mut().ok().and_then(|m| m.take()) {
+        if let Some(m) = self.module.get_mut().ok().and_then(|m| m.take()) {
             // SAFETY: every CompiledBlock holds an Arc to this owner, so no
             // pointer into the code outlives it.
             unsafe { m.free_memory() };
+        }
+        if let Ok(nodes) = self.nodes.get_mut() {
+            for &n in nodes.iter() {
+                // SAFETY: made by `Box::into_raw` in `Jit::compile`, freed
+                // only here; no block of this generation is left to use it.
+                drop(unsafe { Box::from_raw(n as *mut ChainNode) });
+            }
         }
     }
 }
@@ -111,20 +143,39 @@ pub struct Jit {
     translator: Translator,
     ctx: Context,
     fctx: FunctionBuilderContext,
+    tramp: Trampoline,
 }
 
-type Entry = unsafe extern "C" fn(*mut JitCtx) -> u64;
+/// Calls a block's code (which uses the `tail` convention, so that blocks
+/// can tail-call each other) from Rust: `(ctx, entry) -> status`.
+type Trampoline = unsafe extern "C" fn(*mut JitCtx, u64) -> u64;
 
 impl Jit {
     pub fn new() -> Result<Jit, JitError> {
         let isa = host_isa()?;
         let translator = Translator::new(&*isa);
-        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        ctx.func = translator.trampoline(&mut fctx);
+        let id = module
+            .declare_anonymous_function(&ctx.func.signature)
+            .map_err(err)?;
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| err(format!("{e:?}")))?;
+        module.clear_context(&mut ctx);
+        module.finalize_definitions().map_err(err)?;
+        let ptr = module.get_finalized_function(id);
+        // SAFETY: built by `Translator::trampoline`, which is this type
+        // under the host's default calling convention.
+        let tramp = unsafe { std::mem::transmute::<*const u8, Trampoline>(ptr) };
         Ok(Jit {
-            owner: Arc::new(CodeOwner(Mutex::new(Some(module)))),
+            owner: Arc::new(CodeOwner::new(module)),
             translator,
-            ctx: Context::new(),
-            fctx: FunctionBuilderContext::new(),
+            ctx,
+            fctx,
+            tramp,
         })
     }
 
@@ -134,7 +185,7 @@ impl Jit {
         let sig = func.signature.clone();
         self.ctx.clear();
         self.ctx.func = func;
-        let mut guard = self.owner.0.lock().map_err(err)?;
+        let mut guard = self.owner.module.lock().map_err(err)?;
         let m = guard.as_mut().ok_or_else(|| err("code memory freed"))?;
         let id = m.declare_anonymous_function(&sig).map_err(err)?;
         let r = m.define_function(id, &mut self.ctx);
@@ -151,12 +202,19 @@ impl Jit {
         m.finalize_definitions().map_err(err)?;
         let ptr = m.get_finalized_function(id);
         drop(guard);
-        // SAFETY: the function was built with `Translator::signature`, which
-        // is this type under the host's default calling convention.
-        let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
+        let block = Box::new(copy_block(block));
+        let node = Box::into_raw(Box::new(ChainNode {
+            entry: ptr as u64,
+            block: &block.0 as *const Block as u64,
+            owner: self.owner.id,
+            _pad: 0,
+            slots: [ChainSlot::EMPTY; OWN_SLOTS],
+        }));
+        self.owner.nodes.lock().map_err(err)?.push(node as usize);
         Ok(CompiledBlock {
-            entry,
-            block: copy_block(block),
+            tramp: self.tramp,
+            node: node as usize,
+            block,
             stats,
             code_size,
             _owner: self.owner.clone(),
@@ -185,8 +243,11 @@ unsafe impl Send for Detached {}
 /// A block's host code, with its own copy of the decoded instructions the
 /// helpers run.
 pub struct CompiledBlock {
-    entry: Entry,
-    block: Detached,
+    tramp: Trampoline,
+    /// Its `ChainNode` (owned by the generation, see `CodeOwner`).
+    node: usize,
+    /// Boxed: the node points at it.
+    block: Box<Detached>,
     pub stats: TranslateStats,
     /// Bytes of machine code.
     pub code_size: usize,
@@ -215,7 +276,7 @@ impl CompiledBlock {
             state: unsafe { &raw mut (*cpu).s },
             cpu,
             helpers: &HELPERS,
-            block: &self.block.0,
+            node: self.node as *const ChainNode,
             end,
             bus,
             exit: None,
@@ -223,8 +284,17 @@ impl CompiledBlock {
             ram: unsafe { (*cpu).mem.ram.as_mut_ptr() },
         };
         // SAFETY: the code was generated for this context layout; nothing
-        // else touches the CPU or the bus while it runs.
-        unsafe { (self.entry)(&mut ctx) };
+        // else touches the CPU or the bus while it runs. The node is alive
+        // (this block holds its generation).
+        unsafe {
+            let entry = (*(self.node as *const ChainNode)).entry;
+            (self.tramp)(&mut ctx, entry)
+        };
         ctx.exit
+    }
+
+    /// Address of this block's chaining node.
+    pub fn node(&self) -> u64 {
+        self.node as u64
     }
 }

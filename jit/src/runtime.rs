@@ -10,6 +10,7 @@ use core::mem::offset_of;
 use leap_cpu::blocks::Block;
 use leap_cpu::flags::LazyFlags;
 use leap_cpu::mmu::{Tlb, TlbEntry};
+use leap_cpu::tier::{ChainSlot, ChainState, RasEntry};
 use leap_cpu::{Bus, Cpu, CpuState, Exception, Exit};
 
 /// Status returned by generated code and by the helpers that can end a
@@ -17,16 +18,38 @@ use leap_cpu::{Bus, Cpu, CpuState, Exception, Exit};
 pub const CONTINUE: u64 = 0;
 pub const LEAVE: u64 = 1;
 
-/// The context a compiled block runs with. Built on the host stack by
-/// [`crate::CompiledBlock::run`] for one call.
+/// Exits a compiled block has its own chaining slots for: the branch
+/// target (or fall-through) and, for Jcc, the fall-through; for CALL the
+/// second one is the return point (see `RasEntry`).
+pub const OWN_SLOTS: usize = 2;
+
+/// What a chaining slot points at: one compiled block's entry and its own
+/// slots. Nodes live as long as their code generation (the `Jit` that made
+/// them), not their block, so a slot address kept in the return stack is
+/// memory that stays valid while that generation's code runs.
+#[repr(C)]
+pub struct ChainNode {
+    /// The block's code, in Cranelift's `tail` calling convention.
+    pub entry: u64,
+    /// The decoded block the helpers execute (`*const Block`).
+    pub block: u64,
+    /// Id of the code generation that owns the node (never 0).
+    pub owner: u64,
+    pub _pad: u64,
+    pub slots: [ChainSlot; OWN_SLOTS],
+}
+
+/// The context compiled blocks run with. Built on the host stack by
+/// [`crate::CompiledBlock::run`] for one call, which may run a chain of
+/// blocks: a chained exit switches `node` to the successor's.
 #[repr(C)]
 pub struct JitCtx {
     /// `&mut cpu.s`.
     pub state: *mut CpuState,
     pub cpu: *mut Cpu,
     pub helpers: *const Helpers,
-    /// The decoded block being run (its `Insn`s are what the helpers execute).
-    pub block: *const Block,
+    /// The block running now.
+    pub node: *const ChainNode,
     /// Stop once `cpu.icount` reaches this (the interpreter's budget rule).
     pub end: u64,
     /// The bus, as a fat pointer. Only Rust helpers read it.
@@ -73,6 +96,28 @@ pub mod off {
     pub const CTX_CPU: i32 = offset_of!(JitCtx, cpu) as i32;
     pub const CTX_HELPERS: i32 = offset_of!(JitCtx, helpers) as i32;
     pub const CTX_END: i32 = offset_of!(JitCtx, end) as i32;
+    pub const CTX_NODE: i32 = offset_of!(JitCtx, node) as i32;
+
+    pub const NODE_ENTRY: i32 = offset_of!(ChainNode, entry) as i32;
+    pub const NODE_OWNER: i32 = offset_of!(ChainNode, owner) as i32;
+    pub const NODE_SLOTS: i32 = offset_of!(ChainNode, slots) as i32;
+    pub const SLOT_SIZE: i32 = core::mem::size_of::<ChainSlot>() as i32;
+    pub const SLOT_NODE: i32 = offset_of!(ChainSlot, node) as i32;
+    pub const SLOT_RIP: i32 = offset_of!(ChainSlot, rip) as i32;
+    pub const SLOT_CS_BASE: i32 = offset_of!(ChainSlot, cs_base) as i32;
+    pub const SLOT_META: i32 = offset_of!(ChainSlot, meta) as i32;
+    pub const SLOT_EPOCH: i32 = offset_of!(ChainSlot, epoch) as i32;
+    pub const SLOT_TLB_EPOCH: i32 = offset_of!(ChainSlot, tlb_epoch) as i32;
+    pub const SLOT_LAST: i32 = offset_of!(ChainSlot, last) as i32;
+    pub const CH_MISS: i32 = offset_of!(ChainState, miss) as i32;
+    pub const CH_MISS_EPOCH: i32 = offset_of!(ChainState, miss_epoch) as i32;
+    pub const CH_RAS_TOP: i32 = offset_of!(ChainState, ras_top) as i32;
+    pub const CH_RAS: i32 = offset_of!(ChainState, ras) as i32;
+    pub const CH_TABLE: i32 = offset_of!(ChainState, table) as i32;
+    pub const RAS_SIZE_LOG2: i64 = core::mem::size_of::<RasEntry>().trailing_zeros() as i64;
+    pub const RAS_RET: i32 = offset_of!(RasEntry, ret) as i32;
+    pub const RAS_SLOT: i32 = offset_of!(RasEntry, slot) as i32;
+    pub const RAS_OWNER: i32 = offset_of!(RasEntry, owner) as i32;
     pub const CTX_RAM: i32 = offset_of!(JitCtx, ram) as i32;
 
     pub const H_STEP: i32 = offset_of!(Helpers, step) as i32;
@@ -83,6 +128,12 @@ pub mod off {
 
     pub const CPU_ICOUNT: i32 = offset_of!(Cpu, icount) as i32;
     pub const CPU_END_BLOCK: i32 = offset_of!(Cpu, end_block) as i32;
+    pub const CPU_HALTED: i32 = offset_of!(Cpu, halted) as i32;
+    pub const CPU_POLL: i32 = offset_of!(Cpu, poll) as i32;
+    pub const CPU_INHIBIT: i32 = offset_of!(Cpu, irq_inhibit_until) as i32;
+    pub const CPU_CHAIN: i32 = offset_of!(Cpu, chain) as i32;
+    pub const CPU_CODE_EPOCH: i32 = leap_cpu::blocks::CPU_CODE_EPOCH_OFFSET as i32;
+    pub const CPU_TLB_EPOCH: i32 = (offset_of!(Cpu, tlb) + offset_of!(Tlb, epoch)) as i32;
     pub const CPU_SEG_OK: i32 = offset_of!(Cpu, seg_ok) as i32;
     pub const CPU_SEG_LO: i32 = offset_of!(Cpu, seg_lo) as i32;
     pub const CPU_SEG_HI: i32 = offset_of!(Cpu, seg_hi) as i32;
@@ -104,6 +155,7 @@ pub mod off {
     pub const F_B: i32 = FLAGS + offset_of!(LazyFlags, b) as i32;
     pub const F_RES: i32 = FLAGS + offset_of!(LazyFlags, res) as i32;
     pub const CPL: i32 = offset_of!(CpuState, cpl) as i32;
+    pub const DR7: i32 = (offset_of!(CpuState, dr) + 7 * 8) as i32;
     /// `seg[CS].limit` (u32).
     pub const CS_LIMIT: i32 = (offset_of!(CpuState, seg)
         + leap_cpu::state::CS * core::mem::size_of::<leap_cpu::state::Segment>()
@@ -131,11 +183,20 @@ pub fn ip_mask(code_size: u8) -> u64 {
     }
 }
 
+/// The decoded block of the running node.
+///
+/// # Safety
+/// `ctx.node` must be the running block's node, whose block is alive
+/// while it runs (see `ChainNode`).
+unsafe fn ctx_block<'a>(ctx: &JitCtx) -> &'a Block {
+    unsafe { &*((*ctx.node).block as *const Block) }
+}
+
 unsafe extern "C" fn helper_step(ctx: *mut JitCtx, idx: u64) -> u64 {
     // SAFETY: generated code passes the context `CompiledBlock::run` built;
     // its pointers are live and unaliased for the duration of the call.
     let ctx = unsafe { &mut *ctx };
-    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, &*ctx.block) };
+    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, ctx_block(ctx)) };
     let insn = &block.insns[idx as usize];
     cpu.next_rip = cpu.s.rip.wrapping_add(insn.len as u64) & ip_mask(block.code_size);
     match (insn.handler)(cpu, bus, insn) {
@@ -162,7 +223,7 @@ unsafe extern "C" fn helper_step(ctx: *mut JitCtx, idx: u64) -> u64 {
 unsafe extern "C" fn helper_interp(ctx: *mut JitCtx) -> u64 {
     // SAFETY: as in `helper_step`.
     let ctx = unsafe { &mut *ctx };
-    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, &*ctx.block) };
+    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, ctx_block(ctx)) };
     ctx.exit = cpu.exec_block(bus, block, ctx.end);
     LEAVE
 }

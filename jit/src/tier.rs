@@ -28,6 +28,10 @@ impl CompiledCode for CompiledBlock {
     fn run(&self, cpu: &mut Cpu, bus: &mut dyn Bus, end: u64) -> Option<Exit> {
         CompiledBlock::run(self, cpu, bus, end)
     }
+
+    fn chain_node(&self) -> u64 {
+        self.node()
+    }
 }
 
 enum Request {

@@ -27,11 +27,14 @@
 //!   the fast path.
 //! - Every other instruction is a call to `Helpers::step`.
 
+mod chain;
 mod flags;
 mod mem;
 mod ops;
 
-use crate::runtime::{ip_mask, off, CONTINUE};
+pub(crate) use chain::Pick;
+
+use crate::runtime::{ip_mask, off};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I64, I8};
 use cranelift_codegen::ir::{
@@ -124,6 +127,10 @@ pub enum InlineForm {
     Call,
     /// RET / RET imm16 (near), last in its block.
     Ret,
+    /// JMP r/m (near), last in its block.
+    JmpInd,
+    /// CALL r/m (near), last in its block.
+    CallInd,
 }
 
 fn gpr_operand(o: &Operand) -> bool {
@@ -264,6 +271,19 @@ pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
             Some(InlineForm::Jcc)
         }
         Call if last && near_branch(insn) && stack_op => Some(InlineForm::Call),
+        // Near forms only (far ones load CS); the operand as wide as the
+        // branch, as `h_jmp_ind` / `h_call_ind` read it.
+        Jmp if last && insn.inst.is_jmp_near_indirect() && rm(d) && d.size == insn.osize => {
+            Some(InlineForm::JmpInd)
+        }
+        Call if last
+            && insn.inst.is_call_near_indirect()
+            && stack_op
+            && rm(d)
+            && d.size == insn.osize =>
+        {
+            Some(InlineForm::CallInd)
+        }
         Ret if last && stack_op && (n == 0 || d.kind == OpKind::Imm) => Some(InlineForm::Ret),
         _ => None,
     }
@@ -274,7 +294,11 @@ impl InlineForm {
     /// TLB pointers).
     fn touches_memory(self, insn: &Insn) -> bool {
         match self {
-            InlineForm::Push | InlineForm::Pop | InlineForm::Call | InlineForm::Ret => true,
+            InlineForm::Push
+            | InlineForm::Pop
+            | InlineForm::Call
+            | InlineForm::Ret
+            | InlineForm::CallInd => true,
             InlineForm::Lea | InlineForm::Nop => false,
             _ => insn.op.iter().any(|o| o.kind == OpKind::Mem),
         }
@@ -305,12 +329,34 @@ impl Translator {
         }
     }
 
-    /// `fn(ctx: *mut JitCtx) -> u64`.
+    /// `fn(ctx: *mut JitCtx) -> u64` in Cranelift's `tail` convention, so
+    /// a block can end with a tail call to its successor.
     pub fn signature(&self) -> Signature {
-        let mut sig = Signature::new(self.call_conv);
+        let mut sig = Signature::new(CallConv::Tail);
         sig.params.push(AbiParam::new(self.ptr));
         sig.returns.push(AbiParam::new(I64));
         sig
+    }
+
+    /// `fn(ctx, entry) -> u64` in the host convention: calls a block's
+    /// code (`entry`, see [`Translator::signature`]) for Rust.
+    pub fn trampoline(&self, fctx: &mut FunctionBuilderContext) -> Function {
+        let mut func = Function::with_name_signature(
+            UserFuncName::default(),
+            self.helper_sig(&[self.ptr, self.ptr]),
+        );
+        let sig = func.import_signature(self.signature());
+        let mut b = FunctionBuilder::new(&mut func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (ctx, code) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let c = b.ins().call_indirect(sig, code, &[ctx]);
+        let r = b.inst_results(c)[0];
+        b.ins().return_(&[r]);
+        b.seal_all_blocks();
+        b.finalize(self.frontend);
+        func
     }
 
     fn helper_sig(&self, params: &[Type]) -> Signature {
@@ -346,6 +392,7 @@ impl Translator {
             func.import_signature(self.helper_sig(&[p, I64])),
             func.import_signature(self.helper_sig(&[p])),
             func.import_signature(self.helper_sig(&[p, I64, I64, I64])),
+            func.import_signature(self.signature()),
         ];
         let mut b = FunctionBuilder::new(func, fctx);
         let entry = b.create_block();
@@ -377,7 +424,10 @@ impl Translator {
             sig_ptr_i64: sigs[0],
             sig_ptr: sigs[1],
             sig_raise: sigs[2],
+            sig_block: sigs[3],
             leave,
+            end: None,
+            full_stop: false,
             gpr,
             v: vars,
             t: Track::memory(),
@@ -499,8 +549,16 @@ struct Tx<'f> {
     sig_ptr_i64: SigRef,
     sig_ptr: SigRef,
     sig_raise: SigRef,
+    /// A block's own signature (chained tail calls).
+    sig_block: SigRef,
     /// Returns its parameter.
     leave: IrBlock,
+    /// `JitCtx::end`, loaded at entry.
+    end: Option<Value>,
+    /// The block runs some instruction in the interpreter, which may halt,
+    /// set TF, arm a breakpoint or start an interrupt shadow: chained exits
+    /// must check for those too.
+    full_stop: bool,
     gpr: [Variable; 16],
     v: Vars,
     t: Track,
@@ -538,6 +596,7 @@ impl Tx<'_> {
             insns: n,
             inline: 0,
         };
+        self.full_stop = forms.iter().any(|f| f.is_none());
         self.entry_check(n, memory);
         for (k, insn) in block.insns.iter().enumerate() {
             let last = k + 1 == n;
@@ -562,9 +621,10 @@ impl Tx<'_> {
                 }
             }
         }
-        self.writeback();
-        let c = self.b.ins().iconst(I64, CONTINUE as i64);
-        self.b.ins().jump(self.leave, &[c.into()]);
+        // Fall-through after an inline instruction (page end, size cap).
+        let next = self.rip_now();
+        self.t.rip_val = Some(next);
+        self.leave_via(next, Pick::Own(0));
         stats
     }
 
@@ -574,6 +634,7 @@ impl Tx<'_> {
         let b = &mut self.b;
         let ic0 = b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
         let end = b.ins().load(I64, mem(), self.ctx, off::CTX_END);
+        self.end = Some(end);
         let eb = b.ins().load(I8, mem(), self.cpu, off::CPU_END_BLOCK);
         let eb = b.ins().icmp_imm_s(IntCC::NotEqual, eb, 0);
         let slow = if n > 1 {
@@ -690,7 +751,7 @@ impl Tx<'_> {
                 self.branch(insn, matches!(form, InlineForm::Jcc));
                 return true;
             }
-            InlineForm::Call | InlineForm::Ret => {
+            InlineForm::Call | InlineForm::Ret | InlineForm::JmpInd | InlineForm::CallInd => {
                 self.call_ret(k, insn, form);
                 return true;
             }
@@ -858,17 +919,19 @@ impl Tx<'_> {
         self.b.ins().jump(self.leave, &[r.into()]);
 
         self.b.switch_to_block(ok);
-        self.exit_to(new_rip);
+        let pick = match taken {
+            Some(c) => Pick::Sel(c),
+            None => Pick::Own(0),
+        };
+        self.exit_to(new_rip, pick);
     }
 
     /// Commit the block's last instruction, which set RIP to `rip`, and
-    /// leave.
-    fn exit_to(&mut self, rip: Value) {
+    /// leave, to the successor `pick` finds if it can be entered directly.
+    fn exit_to(&mut self, rip: Value, pick: Pick) {
         self.t.rip_val = Some(rip);
         self.t.ic_add += 1;
-        self.writeback();
-        let c = self.imm(CONTINUE);
-        self.b.ins().jump(self.leave, &[c.into()]);
+        self.leave_via(rip, pick);
     }
 
     /// Store everything the tracking says differs from memory. Changes no

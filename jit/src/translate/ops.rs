@@ -2,7 +2,7 @@
 //! semantics (cpu/src/ops: alu, shift, muldiv, stack, control).
 
 use super::flags::sext;
-use super::{AluOp, Count, InlineForm, ShiftOp, Src, Tx};
+use super::{AluOp, Count, InlineForm, Pick, ShiftOp, Src, Tx};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{InstBuilder, Value};
@@ -148,7 +148,12 @@ impl Tx<'_> {
                 self.put(&s, x);
             }
             InlineForm::Nop => {}
-            InlineForm::Jmp | InlineForm::Jcc | InlineForm::Call | InlineForm::Ret => {
+            InlineForm::Jmp
+            | InlineForm::Jcc
+            | InlineForm::Call
+            | InlineForm::Ret
+            | InlineForm::JmpInd
+            | InlineForm::CallInd => {
                 unreachable!("control transfers are emitted by `branch` and `call_ret`")
             }
         }
@@ -294,39 +299,62 @@ impl Tx<'_> {
         }
     }
 
-    /// CALL rel / RET at the end of the block, then leave. Their slow path
-    /// runs the instruction in the interpreter and leaves too.
+    /// CALL rel / RET / JMP r/m / CALL r/m at the end of the block, then
+    /// leave (to the next block's code when it can be entered directly).
+    /// Their slow path runs the instruction in the interpreter and leaves.
     pub(super) fn call_ret(&mut self, k: usize, insn: &Insn, form: InlineForm) {
         let size = insn.osize;
         let sp = self.reg(ESP as u8);
-        if matches!(form, InlineForm::Call) {
-            let next = self.next_rip(insn);
-            let target = self.b.ins().iadd_imm_s(next, insn.imm as i64);
-            let target = self.mask_to(target, size);
-            let bad = self.branch_bad(target);
-            let ret = self.mask_to(next, size);
-            let (a, nsp) = self.stack_check(sp, -(size as i64), size, true);
-            let fail = self.b.ins().bor(bad, a.fail);
-            self.guard(fail);
-            self.host_store(a.host, size, ret);
-            self.set_reg(ESP as u8, nsp);
-            self.exit_to(target);
-        } else {
-            let (a, _) = self.stack_check(sp, 0, size, false);
-            self.guard(a.fail);
-            let target = self.host_load(a.host, size);
-            let bad = self.branch_bad(target);
-            self.guard(bad);
-            let extra = if insn.op[0].kind == OpKind::Imm {
-                insn.imm & 0xffff
-            } else {
-                0
-            };
-            let nsp = self.sp_add(sp, size as i64 + extra as i64);
-            self.set_reg(ESP as u8, nsp);
-            self.exit_to(target);
+        match form {
+            InlineForm::Call | InlineForm::CallInd => {
+                // `h_call_rel` / `h_call_ind`: target (read first), limit
+                // check, then the push.
+                let next = self.next_rip(insn);
+                let target = if matches!(form, InlineForm::Call) {
+                    self.b.ins().iadd_imm_s(next, insn.imm as i64)
+                } else {
+                    self.read_rm(insn, &insn.op[0])
+                };
+                let target = self.mask_to(target, size);
+                let bad = self.branch_bad(target);
+                let ret = self.mask_to(next, size);
+                let (a, nsp) = self.stack_check(sp, -(size as i64), size, true);
+                let fail = self.b.ins().bor(bad, a.fail);
+                self.guard(fail);
+                self.host_store(a.host, size, ret);
+                self.set_reg(ESP as u8, nsp);
+                self.push_return(ret);
+                let pick = if matches!(form, InlineForm::Call) {
+                    Pick::Own(0)
+                } else {
+                    Pick::Ind
+                };
+                self.exit_to(target, pick);
+            }
+            InlineForm::JmpInd => {
+                let t = self.read_rm(insn, &insn.op[0]);
+                let target = self.mask_to(t, size);
+                let bad = self.branch_bad(target);
+                self.guard(bad);
+                self.exit_to(target, Pick::Ind);
+            }
+            _ => {
+                let (a, _) = self.stack_check(sp, 0, size, false);
+                self.guard(a.fail);
+                let target = self.host_load(a.host, size);
+                let bad = self.branch_bad(target);
+                self.guard(bad);
+                let extra = if insn.op[0].kind == OpKind::Imm {
+                    insn.imm & 0xffff
+                } else {
+                    0
+                };
+                let nsp = self.sp_add(sp, size as i64 + extra as i64);
+                self.set_reg(ESP as u8, nsp);
+                self.exit_to(target, Pick::Ret);
+            }
         }
-        let slow = self.slow.take().expect("CALL/RET always guard");
+        let slow = self.slow.take().expect("CALL/RET/JMP r/m always guard");
         self.b.switch_to_block(slow);
         self.t = self.pre;
         self.writeback();
