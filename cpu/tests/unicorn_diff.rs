@@ -77,19 +77,7 @@ fn replay(case: &Value) -> Result<usize, String> {
         let synced = (got_fl & !(undef & FLAG_MASK)) | (want_fl & undef & FLAG_MASK);
         cpu.s.flags.set_raw(synced);
     }
-    for m in case["final_mem"].as_array().unwrap() {
-        let addr = num(&m["addr"]);
-        let want = hex(m["data"].as_str().unwrap());
-        let got = &cpu.mem.ram[addr as usize..addr as usize + want.len()];
-        if let Some(off) = (0..want.len()).find(|&i| got[i] != want[i]) {
-            return Err(format!(
-                "memory at {:#x}: {:#04x} want {:#04x}",
-                addr + off as u64,
-                got[off],
-                want[off]
-            ));
-        }
-    }
+    check_final_mem(&cpu, case)?;
     Ok(steps.len())
 }
 

@@ -6,10 +6,11 @@
 //!
 //! LEAP_DIFF64_STEPS (default 20000) and LEAP_DIFF_SEED (default 1) scale it.
 
+mod unicorn_cases;
+
 use leap_cpu::{Cpu, NullBus};
 use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
+use unicorn_cases::{check_final_mem, hex, num, run_diff_stream};
 
 const PML4: u64 = 0x2_0000;
 /// Arithmetic flags, DF and bit 1.
@@ -18,20 +19,6 @@ const NAMES: [&str; 16] = [
     "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
     "r14", "r15",
 ];
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn num(v: &Value) -> u64 {
-    match v {
-        Value::String(s) => s.parse().expect("decimal string"),
-        _ => v.as_u64().expect("integer"),
-    }
-}
 
 /// A CPU in 64-bit mode at CPL 0 with the low 2 MiB identity-mapped.
 fn setup(case: &Value) -> Cpu {
@@ -93,76 +80,11 @@ fn replay(case: &Value) -> Result<usize, String> {
             .flags
             .set_raw((got_fl & !(undef & REPORT)) | (want_fl & undef & REPORT));
     }
-    for m in case["final_mem"].as_array().unwrap() {
-        let addr = num(&m["addr"]);
-        let want = hex(m["data"].as_str().unwrap());
-        let got = &cpu.mem.ram[addr as usize..addr as usize + want.len()];
-        if let Some(off) = (0..want.len()).find(|&i| got[i] != want[i]) {
-            return Err(format!(
-                "memory at {:#x}: {:#04x} want {:#04x}",
-                addr + off as u64,
-                got[off],
-                want[off]
-            ));
-        }
-    }
+    check_final_mem(&cpu, case)?;
     Ok(steps.len())
 }
 
 #[test]
 fn unicorn_differential_64bit() {
-    let steps: u64 = std::env::var("LEAP_DIFF64_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
-    let seed: u64 = std::env::var("LEAP_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let out =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("unicorn-64-{seed}-{steps}.jsonl"));
-    if !out.exists() {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let st = Command::new("python3")
-            .arg(repo.join("tools/difftest/gen_cases64.py"))
-            .args([
-                "--seed",
-                &seed.to_string(),
-                "--count",
-                &steps.to_string(),
-                "--out",
-            ])
-            .arg(&out)
-            .status();
-        assert!(
-            matches!(st, Ok(s) if s.success()),
-            "tools/difftest/gen_cases64.py failed (is `pip install unicorn iced-x86` done? scripts/setup.sh does it)"
-        );
-    }
-    let text = std::fs::read_to_string(&out).unwrap();
-    let (mut cases, mut total, mut failures) = (0, 0, Vec::new());
-    for (n, line) in text.lines().enumerate() {
-        let case: Value = serde_json::from_str(line).unwrap();
-        cases += 1;
-        match replay(&case) {
-            Ok(k) => total += k,
-            Err(e) => failures.push(format!("case {n}: {e}")),
-        }
-    }
-    eprintln!(
-        "unicorn differential (64-bit): {cases} cases, {total} instructions matched, {} cases differ",
-        failures.len()
-    );
-    for f in failures.iter().take(40) {
-        eprintln!("  {f}");
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} cases differ",
-        failures.len()
-    );
-    assert!(
-        total as u64 >= steps * 9 / 10,
-        "only {total} instructions compared"
-    );
+    run_diff_stream("LEAP_DIFF64_STEPS", 20_000, "64", replay, "64-bit", None);
 }

@@ -7,53 +7,16 @@
 //! - with the installer's own initrd to its first dialog on the serial line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
+
+use common::{leap, retired, text};
 
 fn linux_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-i386");
-        let st = Command::new("bash")
-            .arg(repo().join("test-images/linux/fetch-debian-i386.sh"))
-            .arg(&out)
-            .status()
-            .expect("run fetch-debian-i386.sh");
-        assert!(
-            st.success(),
-            "test-images/linux/fetch-debian-i386.sh failed"
-        );
-        out
-    })
-}
-
-fn leap(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_leap"));
-    c.args(args);
-    c.stdin(std::process::Stdio::null());
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn retired(stderr: &str) -> u64 {
-    stderr
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("leap: ")?
-                .strip_suffix(" guest instructions retired")
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in stderr:\n{stderr}"))
+    DIR.get_or_init(|| common::fetch("fetch-debian-i386.sh", "linux-i386"))
 }
 
 #[test]
