@@ -88,12 +88,43 @@ pub struct BlockCache {
     pub epoch: u64,
     map: HashMap<u64, Rc<Block>>,
     fast: Vec<Option<(u64, Rc<Block>)>>,
-    /// Physical page -> keys of blocks touching it.
-    by_page: HashMap<u64, Vec<u64>>,
+    /// Physical page -> the blocks touching it.
+    by_page: HashMap<u64, CodePage>,
     /// Blocks dropped from the cache while compiled code may still be
     /// running them (a chained block has no other owner): freed by the run
     /// loop between blocks.
     pub(crate) dead: Vec<Rc<Block>>,
+}
+
+/// The cached blocks whose bytes lie (partly) in one physical page.
+#[derive(Default)]
+struct CodePage {
+    keys: Vec<u64>,
+    /// Bit n: some block has a byte in the page's 64-byte line n. A write
+    /// elsewhere in the page (data that shares a page with code) leaves
+    /// the blocks alone instead of throwing them all away.
+    lines: u64,
+}
+
+/// The 64-byte lines of a page that bytes `start..end` (page offsets,
+/// `start < end <= 4096`) fall in.
+fn line_mask(start: u64, end: u64) -> u64 {
+    let (first, last) = (start >> 6, (end - 1) >> 6);
+    let n = last - first + 1;
+    let m = if n >= 64 { !0 } else { (1u64 << n) - 1 };
+    m << first
+}
+
+/// The lines of `page` that `b`'s bytes cover (`page` is its first page or
+/// the page its last instruction straddles into).
+fn block_lines(b: &Block, page: u64) -> u64 {
+    let first = b.phys & PAGE_MASK;
+    let end = (b.phys & 0xfff) + b.byte_len as u64;
+    if page == first {
+        line_mask(b.phys & 0xfff, end.min(4096))
+    } else {
+        line_mask(0, (end - 4096).max(1))
+    }
 }
 
 /// Offset of the code epoch in `Cpu`, for generated code.
@@ -130,12 +161,11 @@ impl BlockCache {
     }
 
     fn insert(&mut self, key: u64, b: Rc<Block>) {
-        self.by_page
-            .entry(b.phys & PAGE_MASK)
-            .or_default()
-            .push(key);
-        if let Some(p2) = b.phys2 {
-            self.by_page.entry(p2).or_default().push(key);
+        let pages = [Some(b.phys & PAGE_MASK), b.phys2];
+        for page in pages.into_iter().flatten() {
+            let cp = self.by_page.entry(page).or_default();
+            cp.keys.push(key);
+            cp.lines |= block_lines(&b, page);
         }
         self.map.insert(key, b);
     }
@@ -149,12 +179,26 @@ impl BlockCache {
 }
 
 impl Cpu {
+    /// RAM bytes `paddr..paddr + len` (within one page, whose `PG_CODE`
+    /// flag is set) were written: drop the page's blocks if the write
+    /// touches a line holding code, else keep them (the flag stays, so
+    /// later writes to the page are checked too).
+    pub fn code_page_written(&mut self, paddr: u64, len: u64) {
+        let page = paddr & PAGE_MASK;
+        let start = paddr & 0xfff;
+        let end = (start + len.max(1)).min(4096);
+        match self.cache.by_page.get(&page) {
+            Some(cp) if cp.lines & line_mask(start, end) == 0 => {}
+            _ => self.invalidate_code_page(page),
+        }
+    }
+
     /// Drop every block that touches physical page `page` (self-modifying
     /// code, DMA into code). The running block stops after this instruction.
     pub fn invalidate_code_page(&mut self, page: u64) {
         let page = page & PAGE_MASK;
-        if let Some(keys) = self.cache.by_page.remove(&page) {
-            for k in keys {
+        if let Some(cp) = self.cache.by_page.remove(&page) {
+            for k in cp.keys {
                 if let Some(b) = self.cache.map.remove(&k) {
                     self.cache.dead.push(b);
                 }

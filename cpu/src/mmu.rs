@@ -133,7 +133,7 @@ impl Cpu {
         if self.mem.is_ram(a) && a + 8 <= self.mem.size() {
             self.mem.write_ram(a, if wide { 8 } else { 4 }, v);
             if self.mem.flags(a).unwrap_or(0) & PG_CODE != 0 {
-                self.invalidate_code_page(a & PAGE_MASK);
+                self.code_page_written(a, if wide { 8 } else { 4 });
             }
         }
     }
@@ -343,7 +343,7 @@ impl Cpu {
                 }
                 self.mem.write_ram(paddr, size, v);
                 if f & PG_CODE != 0 {
-                    self.invalidate_code_page(paddr & PAGE_MASK);
+                    self.code_page_written(paddr, size as u64);
                 }
             }
             _ => {

@@ -15,6 +15,7 @@ use iced_x86::code_asm::*;
 mod arith;
 mod bcd;
 mod bits;
+mod codecache;
 mod fpu;
 mod long_mode;
 mod mmx;
