@@ -202,7 +202,11 @@ static __attribute__((noinline)) u64 saxpy_round(u64 h, u32 r)
 /* Integer SSE over 8 KiB: pxor, pmulld, psrld, paddd, pshufd, movdqa. */
 
 #define NI 512
-static v4su ibuf[NI];
+/* The page alignment starts the folded .data/.bss (long_mode64.ld) on a
+ * page of its own: the kernels' stores would otherwise land on the page
+ * that holds all the code, which measures an emulator's self-modifying-code
+ * handling instead of its arithmetic. */
+static v4su ibuf[NI] ALIGNED(4096);
 
 static void intsse_init(void)
 {
