@@ -7,7 +7,8 @@
 # Needs only the host gcc and binutils (gcc -m32 works without gcc-multilib
 # because the images are freestanding and include no system headers).
 # Environment: CC, LD, OBJCOPY override the tools; BENCH_ITERS sets the
-# iteration count of bench.elf / bench_straddle.elf.
+# iteration count of bench.elf / bench_straddle.elf, BENCH64_ITERS the
+# rounds of bench64.elf.
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -28,6 +29,9 @@ CC=${CC:-gcc}
 LD=${LD:-ld}
 OBJCOPY=${OBJCOPY:-objcopy}
 BENCH_ITERS=${BENCH_ITERS:-1000}
+# bench64's default is small because expected/bench64.txt checks its output;
+# the mips bench sets a larger count.
+BENCH64_ITERS=${BENCH64_ITERS:-20}
 
 for tool in "$CC" "$LD" "$OBJCOPY"; do
     if ! command -v "$tool" >/dev/null 2>&1; then
@@ -121,26 +125,52 @@ kernel smc smc.c smc_asm.S
 kernel pc_devices pc_devices.c pc_devices_asm.S
 kernel bench bench.c
 
-# long_mode: the 32-bit multiboot part enters long mode and calls a 64-bit
-# part, which is built with the x86-64 toolchain, linked at LM64_BASE and
-# carried inside the ELF32 image as a binary blob (QEMU's multiboot loader
-# takes only ELF32) that the 32-bit part copies into place.
-if want long_mode; then
-    CFLAGS64=(-m64 -mno-red-zone -mgeneral-regs-only -mcmodel=small -ffreestanding -nostdlib
-              -fno-pic -fno-pie -fno-stack-protector -fno-asynchronous-unwind-tables
-              -fno-builtin -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter
-              -Werror=implicit-function-declaration -I "$SRC/common")
-    "$CC" "${CFLAGS64[@]}" -c "$SRC/long_mode64.c" -o "$OBJ/long_mode64_c.o"
-    "$CC" -m64 -fno-pic -fno-pie -I "$SRC/common" -c "$SRC/long_mode64_asm.S" \
-        -o "$OBJ/long_mode64_asm.o"
-    "$LD" -m elf_x86_64 "${LDFLAGS[@]:2}" -T "$SRC/long_mode64.ld" -o "$OBJ/long_mode64.elf" \
-        "$OBJ/long_mode64_asm.o" "$OBJ/long_mode64_c.o"
-    "$OBJCOPY" -O binary "$OBJ/long_mode64.elf" "$OBJ/long_mode64.bin"
-    # (run in $OBJ so the symbols are _binary_long_mode64_bin_start/_end)
+# long_mode and bench64: the 32-bit multiboot part enters long mode
+# (lm_enter.c, long_mode_asm.S) and calls a 64-bit part, which is built with
+# the x86-64 toolchain, linked at LM64_BASE and carried inside the ELF32
+# image as a binary blob (QEMU's multiboot loader takes only ELF32) that the
+# 32-bit part copies into place.
+CFLAGS64=(-m64 -mno-red-zone -mcmodel=small -ffreestanding -nostdlib
+          -fno-pic -fno-pie -fno-stack-protector -fno-asynchronous-unwind-tables
+          -fno-builtin -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter
+          -Werror=implicit-function-declaration -I "$SRC/common")
+
+# blob64 NAME "EXTRA CFLAGS" SOURCES...: link the 64-bit part NAME with
+# long_mode64.ld and wrap its flat binary as $OBJ/NAME_blob.o, whose symbols
+# are _binary_NAME_bin_start/_end.
+blob64() {
+    local name=$1 extra=$2
+    shift 2
+    local objs=() src o
+    for src in "$@"; do
+        o="$OBJ/${name}__$(basename "${src%.*}")_${src##*.}.o"
+        case $src in
+            # (EXTRA is split into words on purpose)
+            *.c) "$CC" "${CFLAGS64[@]}" $extra -c "$SRC/$src" -o "$o" ;;
+            *.S) "$CC" -m64 -fno-pic -fno-pie -I "$SRC/common" -c "$SRC/$src" -o "$o" ;;
+        esac
+        objs+=("$o")
+    done
+    "$LD" -m elf_x86_64 "${LDFLAGS[@]:2}" -T "$SRC/long_mode64.ld" -o "$OBJ/$name.elf" "${objs[@]}"
+    "$OBJCOPY" -O binary "$OBJ/$name.elf" "$OBJ/$name.bin"
+    # (run in $OBJ so the symbol names carry no directory)
     (cd "$OBJ" && "$OBJCOPY" -I binary -O elf32-i386 -B i386 \
         --rename-section .data=.rodata.lm64,alloc,load,readonly,data,contents \
-        long_mode64.bin long_mode64_blob.o)
-    kernel long_mode long_mode.c long_mode_asm.S "$OBJ/long_mode64_blob.o"
+        "$name.bin" "${name}_blob.o")
+}
+
+if want long_mode; then
+    blob64 long_mode64 -mgeneral-regs-only long_mode64_asm.S long_mode64.c
+    kernel long_mode long_mode.c lm_enter.c long_mode_asm.S "$OBJ/long_mode64_blob.o"
+fi
+
+# bench64: a floating-point and integer SSE compute benchmark in 64-bit mode
+# (bench64_64.c, compiled with SSE through SSE4.2 and no AVX), run for
+# BENCH64_ITERS rounds.
+if want bench64; then
+    blob64 bench64_64 "-msse4.2 -mno-avx -fno-math-errno -DBENCH64_ITERS=$BENCH64_ITERS" \
+        bench64_64.c
+    kernel bench64 bench64.c lm_enter.c long_mode_asm.S "$OBJ/bench64_64_blob.o"
 fi
 
 # bench_straddle: the same benchmark with its hot loop function moved into

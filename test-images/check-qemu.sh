@@ -6,7 +6,8 @@
 # An image passes when its 0xE9 output equals expected/<name>.txt and QEMU
 # exits with status 1 (the guest wrote 0 to isa-debug-exit).  bench and
 # bench_straddle have no expected file (the checksum depends on BENCH_ITERS):
-# they only need status 1.  pm_strict holds the checks QEMU's TCG does not
+# they only need status 1.  bench64's expected file is for its default
+# BENCH64_ITERS (build.sh).  pm_strict holds the checks QEMU's TCG does not
 # implement; under TCG it is expected to fail (reported as XFAIL), with KVM
 # or on a conforming emulator it must pass like the others.
 # Environment: as for run-qemu.sh (QEMU, QEMU64, ACCEL, CPU, TIMEOUT).

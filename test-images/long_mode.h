@@ -1,4 +1,5 @@
-/* Shared by the 32-bit and 64-bit halves of long_mode.elf (C and assembly). */
+/* Shared by the 32-bit and 64-bit halves of long_mode.elf and bench64.elf
+ * (C and assembly). */
 #ifndef LEAP_LONG_MODE_H
 #define LEAP_LONG_MODE_H
 
@@ -24,5 +25,10 @@ struct lm_info {
     unsigned int checks_run;    /* 64-bit side's checks, added to the total */
     unsigned int checks_failed;
 };
+
+/* 32-bit side (lm_enter.c): copy the 64-bit part (SIZE bytes at BLOB) to
+ * LM64_BASE and call it in 64-bit mode with ARG in RDI; returns in 32-bit
+ * protected mode with paging off. */
+void lm_enter(const void *blob, unsigned int size, void *arg);
 #endif
 #endif

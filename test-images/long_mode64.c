@@ -1,6 +1,6 @@
 /*
  * The 64-bit part of long_mode.elf, entered in 64-bit mode at CPL 0 with
- * 0-1 GiB identity mapped (long_mode.c).  It has its own console helpers
+ * 0-1 GiB identity mapped (lm_enter.c).  It has its own console helpers
  * (the runtime is 32-bit code), its own IDT with 16-byte gates, a 64-bit
  * TSS and its own 4-level page tables.  Expected values come from the Intel
  * SDM (vol. 1 3.4.1.1 register widths, vol. 2 instruction pages, vol. 3A

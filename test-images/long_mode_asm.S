@@ -11,8 +11,8 @@
 #define CR4_PAE (1 << 5)
 
     .text
-/* u32 lm_run(u32 pml4, struct lm_info *info): enter long mode, run the
- * 64-bit part and come back to 32-bit protected mode with paging off. */
+/* void lm_run(u32 pml4, void *arg): enter long mode, run the 64-bit part
+ * (ARG in RDI) and come back to 32-bit protected mode with paging off. */
     .globl lm_run
 lm_run:
     pushl %ebp

@@ -9,8 +9,9 @@
 #
 # Environment:
 #   QEMU     qemu binary (default qemu-system-i386)
-#   QEMU64   qemu binary for the images with 64-bit code, i.e. long_mode
-#            (default qemu-system-x86_64; qemu-system-i386 has no long mode)
+#   QEMU64   qemu binary for the images with 64-bit code, long_mode and
+#            bench64 (default qemu-system-x86_64; qemu-system-i386 has no
+#            long mode)
 #   ACCEL    tcg (default) or kvm (run on the host CPU, for cross-checking)
 #   CPU      -cpu model (default: max, which has PSE, PAE and NX under TCG)
 #   TIMEOUT  seconds (default 60)
@@ -22,7 +23,7 @@ if [ $# -ne 2 ]; then
 fi
 OUT=$1
 NAME=$2
-if [ "$NAME" = long_mode ]; then
+if [ "$NAME" = long_mode ] || [ "$NAME" = bench64 ]; then
     QEMU=${QEMU64:-qemu-system-x86_64}
 else
     QEMU=${QEMU:-qemu-system-i386}

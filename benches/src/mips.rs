@@ -1,12 +1,14 @@
-//! Throughput on the compute-bound guest (test-images/bench.c) under the
-//! interpreter, the JIT (`--jit on`, default threshold) and the JIT
-//! compiling every block first (`--jit always`): guest instructions
-//! retired, wall time and MIPS, median of several runs,
-//! for the normal layout and the one whose hot loop straddles a page; when
-//! qemu-system-i386 is installed, the same images under QEMU TCG in the same
-//! run, and the ratio.
+//! Throughput on the compute-bound guests under the interpreter, the JIT
+//! (`--jit on`, default threshold) and the JIT compiling every block first
+//! (`--jit always`): guest instructions retired, wall time and MIPS, median
+//! of several runs; when QEMU is installed, the same images under QEMU TCG
+//! in the same run, and the ratio.  The images: test-images/bench.c in its
+//! normal layout (bench) and with its hot loop straddling a page
+//! (bench_straddle), both 32-bit integer code run in qemu-system-i386, and
+//! bench64 (test-images/bench64_64.c, 64-bit SSE floating-point and integer
+//! code, BENCH64_ROUNDS rounds) run in qemu-system-x86_64.
 //!
-//!   cargo run --release -p leap-benches --bin mips [-- RUNS]
+//!   cargo run --release -p leap-benches --bin mips [-- RUNS [IMAGE...]]
 
 use leap_machine::{Boot, Config, JitMode, Machine, RunOutcome, Serial, DEFAULT_JIT_THRESHOLD};
 use std::path::{Path, PathBuf};
@@ -20,13 +22,26 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// bench64's rounds: about 35 million instructions, a few seconds in
+/// Leap's interpreter.  The image's own default is the test's small count.
+const BENCH64_ROUNDS: &str = "1000";
+
+/// The QEMU that runs an image (test-images/run-qemu.sh picks the same).
+fn qemu_for(name: &str) -> &'static str {
+    if name == "bench64" {
+        "qemu-system-x86_64"
+    } else {
+        "qemu-system-i386"
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
 
 /// One Leap run in-process: (instructions, seconds).
-fn leap_run(image: &[u8], jit: JitMode) -> (u64, f64) {
+fn leap_run(name: &str, image: &[u8], jit: JitMode) -> (u64, f64) {
     let mut cfg = Config::new(
         128 << 20,
         Boot::Multiboot {
@@ -41,9 +56,12 @@ fn leap_run(image: &[u8], jit: JitMode) -> (u64, f64) {
     let t = Instant::now();
     let out = m.run();
     let secs = t.elapsed().as_secs_f64();
-    assert_eq!(out, RunOutcome::DebugExit(1), "bench guest failed");
+    assert_eq!(out, RunOutcome::DebugExit(1), "{name} guest failed");
     let text = String::from_utf8_lossy(m.debug_output()).into_owned();
-    assert!(text.contains("PASS bench"), "bench guest output: {text}");
+    assert!(
+        text.lines().any(|l| l == format!("PASS {name}")),
+        "{name} guest output: {text}"
+    );
     (m.cpu.icount, secs)
 }
 
@@ -62,26 +80,30 @@ fn qemu_run(dir: &Path, name: &str) -> Option<f64> {
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let mut names: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    if names.is_empty() {
+        names = vec!["bench", "bench_straddle", "bench64"];
+    }
     let dir = repo().join("target/bench-images");
     let st = Command::new("bash")
         .arg(repo().join("test-images/build.sh"))
         .arg(&dir)
-        .args(["bench", "bench_straddle"])
+        .args(&names)
+        .env("BENCH64_ITERS", BENCH64_ROUNDS)
         .stdout(Stdio::null())
         .status()
         .expect("run test-images/build.sh");
     assert!(st.success(), "building the bench images failed");
-    let have_qemu = Command::new("qemu-system-i386")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     println!("runs per figure: {runs} (medians)");
-    for name in ["bench", "bench_straddle"] {
+    for name in names {
+        let qemu = qemu_for(name);
+        let have_qemu = Command::new(qemu)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         let image = std::fs::read(dir.join(format!("{name}.elf"))).unwrap();
         let tiers = [
             ("interpreter", JitMode::Off),
@@ -94,16 +116,17 @@ fn main() {
             ("jit always", JitMode::Always),
         ];
         let mut insns = 0;
-        let mut t = 0.0;
         let mut base = 0.0;
+        let mut medians = Vec::new();
         for (label, mode) in tiers {
             let mut times = Vec::new();
             for _ in 0..runs {
-                let (n, s) = leap_run(&image, mode);
+                let (n, s) = leap_run(name, &image, mode);
                 insns = n;
                 times.push(s);
             }
-            t = median(times);
+            let t = median(times);
+            medians.push((label, t));
             if mode == JitMode::Off {
                 base = t;
             }
@@ -120,16 +143,19 @@ fn main() {
                 // Same guest, same instruction stream: QEMU's MIPS follows from
                 // Leap's count (QEMU's time includes its start-up).
                 let qmips = insns as f64 / qt / 1e6;
+                let ratios: Vec<String> = medians
+                    .iter()
+                    .map(|(label, t)| format!("{label} {:.3}", qt / t))
+                    .collect();
                 println!(
-                    "{name}: qemu-system-i386 TCG: {qt:.3} s, ~{qmips:.1} MIPS; leap (jit always)/qemu speed ratio {:.3}, interpreter/qemu {:.3}",
-                    qt / t,
-                    qt / base
+                    "{name}: {qemu} TCG: {qt:.3} s, ~{qmips:.1} MIPS; leap/qemu speed ratio: {}",
+                    ratios.join(", ")
                 );
             } else {
-                println!("{name}: qemu-system-i386 run failed; no ratio");
+                println!("{name}: {qemu} run failed; no ratio");
             }
         } else {
-            println!("{name}: qemu-system-i386 not installed; no ratio");
+            println!("{name}: {qemu} not installed; no ratio");
         }
     }
 }
