@@ -1,4 +1,4 @@
-//! What the Linux boot tests share: paths, running the `leap` binary and
+//! What the integration tests share: paths, running the `leap` binary and
 //! reading its report, and fetching Debian's packages once per test binary.
 
 #![allow(dead_code)] // each test binary uses its own subset
