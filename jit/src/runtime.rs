@@ -155,6 +155,13 @@ pub mod off {
     pub const F_B: i32 = FLAGS + offset_of!(LazyFlags, b) as i32;
     pub const F_RES: i32 = FLAGS + offset_of!(LazyFlags, res) as i32;
     pub const CPL: i32 = offset_of!(CpuState, cpl) as i32;
+    pub const CR0: i32 = offset_of!(CpuState, cr0) as i32;
+    pub const CR4: i32 = offset_of!(CpuState, cr4) as i32;
+    /// `xmm[0]`: each register is `[low u64, high u64]` in host order.
+    pub const XMM: i32 = offset_of!(CpuState, xmm) as i32;
+    /// `fpu.mxcsr` (u32).
+    pub const MXCSR: i32 =
+        (offset_of!(CpuState, fpu) + offset_of!(leap_cpu::fpu::FpuState, mxcsr)) as i32;
     pub const DR7: i32 = (offset_of!(CpuState, dr) + 7 * 8) as i32;
     /// `seg[CS].limit` (u32).
     pub const CS_LIMIT: i32 = (offset_of!(CpuState, seg)

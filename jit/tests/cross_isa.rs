@@ -11,7 +11,8 @@ use leap_jit::{compile_for_isa, isa_by_name};
 use std::rc::Rc;
 
 /// Decoded blocks covering every inline form, helper calls, faulting
-/// instructions and each block ending, in 16-, 32-bit code.
+/// instructions and each block ending, in 16-, 32-bit code (the SSE forms
+/// also in jit/tests/sse_inline.rs, 64-bit ones included).
 fn sample_blocks() -> Vec<Rc<Block>> {
     let progs32: Vec<Prog> = vec![
         Box::new(|a| {
@@ -52,6 +53,29 @@ fn sample_blocks() -> Vec<Rc<Block>> {
             a.add(eax, ecx)?;
             a.sbb(ebx, 1)?;
             a.jp(0x1000u64)
+        }),
+        // Inline SSE: moves through memory, bitwise and integer lanes,
+        // scalar and packed float arithmetic.
+        Box::new(|a| {
+            a.movaps(xmm0, xmmword_ptr(0x9000))?;
+            a.movups(xmmword_ptr(esi + 4), xmm1)?;
+            a.movd(eax, xmm0)?;
+            a.movq(xmm2, qword_ptr(esi))?;
+            a.movss(xmm3, xmm2)?;
+            a.pxor(xmm4, xmm4)?;
+            a.paddd(xmm4, xmmword_ptr(esi + 16))?;
+            a.andnpd(xmm5, xmm4)?;
+            a.psubq(xmm5, xmm0)?;
+            a.jmp(0x1000u64)
+        }),
+        Box::new(|a| {
+            a.addss(xmm0, dword_ptr(esi))?;
+            a.mulsd(xmm1, xmm2)?;
+            a.divps(xmm3, xmmword_ptr(esi + 32))?;
+            a.subpd(xmm4, xmm5)?;
+            a.sqrtsd(xmm6, xmm7)?;
+            a.movsd_2(qword_ptr(esi), xmm6)?;
+            a.hlt()
         }),
     ];
     let mut out = Vec::new();

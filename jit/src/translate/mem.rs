@@ -9,6 +9,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I64, I8};
 use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
+use leap_cpu::flags::size_mask;
 use leap_cpu::insn::{Insn, NO_REG, RIP_REL};
 use leap_cpu::phys::PAGE_MASK;
 use leap_cpu::state::{ATTR_DB, FS, SS};
@@ -118,8 +119,10 @@ impl Tx<'_> {
         let mut fail =
             b.ins()
                 .icmp_imm_s(IntCC::UnsignedGreaterThan, page_off, 0x1000 - size as i64);
-        if size > 1 {
-            let mis = b.ins().band_imm_s(lin, size as i64 - 1);
+        // A 16-byte operand is two 8-byte accesses for alignment checking.
+        let unit = size.min(8);
+        if unit > 1 {
+            let mis = b.ins().band_imm_s(lin, unit as i64 - 1);
             let mis = b.ins().icmp_imm_s(IntCC::NotEqual, mis, 0);
             let ac = b.ins().band(mis, user);
             fail = b.ins().bor(fail, ac);
@@ -198,6 +201,50 @@ impl Tx<'_> {
         let a = self.check(insn.mem.seg as usize, off, size, true);
         self.guard(a.fail);
         self.host_store(a.host, size, v);
+    }
+
+    /// The 16-byte memory operand as `load_mem`/`store_mem` access it: two
+    /// 8-byte halves at `ea` and `ea + 8` wrapped to the address size.
+    /// Inline only when the halves are contiguous and in one page, so one
+    /// segment check over 16 bytes and one TLB entry decide for both.
+    /// `aligned` forms also need a 16-aligned linear address: the handler
+    /// raises #GP(0) otherwise.
+    fn check16(&mut self, insn: &Insn, write: bool, aligned: bool) -> Access {
+        let off = self.ea(insn);
+        let (lin, sfail) = self.seg_lin(insn.mem.seg as usize, off, 16, write);
+        let a = self.tlb(lin, 16, write);
+        let mut fail = self.b.ins().bor(sfail, a.fail);
+        if insn.asize < 8 {
+            let last = size_mask(insn.asize) as i64 - 15;
+            let wraps = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThan, off, last);
+            fail = self.b.ins().bor(fail, wraps);
+        }
+        if aligned {
+            let mis = self.b.ins().band_imm_s(lin, 15);
+            let mis = self.b.ins().icmp_imm_s(IntCC::NotEqual, mis, 0);
+            fail = self.b.ins().bor(fail, mis);
+        }
+        Access { host: a.host, fail }
+    }
+
+    /// Read the 16-byte memory operand, guarded: (low, high) halves.
+    pub(super) fn load16(&mut self, insn: &Insn, aligned: bool) -> [Value; 2] {
+        let a = self.check16(insn, false, aligned);
+        self.guard(a.fail);
+        let lo = self.b.ins().load(I64, guest(), a.host, 0);
+        let hi = self.b.ins().load(I64, guest(), a.host, 8);
+        [lo, hi]
+    }
+
+    /// Write the 16-byte memory operand, guarded.
+    pub(super) fn store16(&mut self, insn: &Insn, aligned: bool, v: [Value; 2]) {
+        let a = self.check16(insn, true, aligned);
+        self.guard(a.fail);
+        self.b.ins().store(guest(), v[0], a.host, 0);
+        self.b.ins().store(guest(), v[1], a.host, 8);
     }
 
     /// Read-modify-write of the memory operand: both checks up front (as

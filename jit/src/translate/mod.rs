@@ -31,8 +31,10 @@ mod chain;
 mod flags;
 mod mem;
 mod ops;
+mod sse;
 
 pub(crate) use chain::Pick;
+pub use sse::{FpOp, IntOp, SseOp};
 
 use crate::runtime::{ip_mask, off};
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -131,6 +133,8 @@ pub enum InlineForm {
     JmpInd,
     /// CALL r/m (near), last in its block.
     CallInd,
+    /// The SSE moves and arithmetic of [`SseOp`].
+    Sse(SseOp),
 }
 
 fn gpr_operand(o: &Operand) -> bool {
@@ -174,6 +178,9 @@ pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
             None
         }
     };
+    if let Some(op) = sse::form(insn) {
+        return Some(InlineForm::Sse(op));
+    }
     let stack_op = matches!(insn.osize, 2 | 4 | 8);
     match m {
         Mov if n == 2 && gpr_operand(d) => match src(false)? {

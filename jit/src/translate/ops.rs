@@ -148,6 +148,7 @@ impl Tx<'_> {
                 self.put(&s, x);
             }
             InlineForm::Nop => {}
+            InlineForm::Sse(op) => self.emit_sse(insn, op),
             InlineForm::Jmp
             | InlineForm::Jcc
             | InlineForm::Call
