@@ -431,7 +431,9 @@ impl Cpu {
         if self.mode64 {
             let base = if seg >= FS { self.s.seg[seg].base } else { 0 };
             let lin = base.wrapping_add(off);
-            if !canonical(lin) {
+            // Every byte must be canonical: no TLB entry is ever filled for
+            // a non-canonical page, which the JIT's tag compare relies on.
+            if !canonical(lin) || !canonical(lin.wrapping_add(size as u64 - 1)) {
                 return Err(if seg == SS {
                     Exception::ss(0)
                 } else {

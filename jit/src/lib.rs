@@ -184,6 +184,8 @@ impl Jit {
         let (func, stats) = self.translator.function(block, &mut self.fctx);
         let sig = func.signature.clone();
         self.ctx.clear();
+        let dump = dump_path();
+        self.ctx.set_disasm(dump.is_some());
         self.ctx.func = func;
         let mut guard = self.owner.module.lock().map_err(err)?;
         let m = guard.as_mut().ok_or_else(|| err("code memory freed"))?;
@@ -198,6 +200,9 @@ impl Jit {
             .compiled_code()
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
+        if let Some(path) = dump {
+            dump_block(path, block, &self.ctx);
+        }
         m.clear_context(&mut self.ctx);
         m.finalize_definitions().map_err(err)?;
         let ptr = m.get_finalized_function(id);
@@ -219,6 +224,44 @@ impl Jit {
             code_size,
             _owner: self.owner.clone(),
         })
+    }
+}
+
+/// `LEAP_JIT_DUMP=FILE`: append every compiled block (guest instructions,
+/// host code) to FILE, to see what hot guest code became.
+fn dump_path() -> Option<&'static str> {
+    static PATH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| std::env::var("LEAP_JIT_DUMP").ok())
+        .as_deref()
+}
+
+fn dump_block(path: &str, block: &Block, ctx: &Context) {
+    use iced_x86::Formatter;
+    use std::io::Write;
+    let mut text = format!(
+        "=== block phys {:#x}, {} insns, code size {}\n",
+        block.phys,
+        block.insns.len(),
+        block.code_size
+    );
+    let mut fmt = iced_x86::IntelFormatter::new();
+    for i in &block.insns {
+        let mut s = String::new();
+        fmt.format(&i.inst, &mut s);
+        text += &format!("  {:016x}  {s}\n", i.inst.ip());
+    }
+    if let Some(c) = ctx.compiled_code() {
+        text += &format!("--- host code, {} bytes\n", c.code_info().total_size);
+        if let Some(v) = &c.vcode {
+            text += v;
+        }
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(text.as_bytes());
     }
 }
 

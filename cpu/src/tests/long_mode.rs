@@ -302,6 +302,21 @@ fn noncanonical_data_address_is_gp0() {
 }
 
 #[test]
+fn access_whose_last_byte_is_noncanonical_is_gp0() {
+    // The first byte is canonical and unmapped, the last is not
+    // canonical: #GP(0) before any page walk (no #PF), as every byte of
+    // an access must be canonical.
+    let mut t = T::long64(|a| {
+        a.mov(rax, 0x0000_7fff_ffff_fffcu64)?;
+        a.mov(rbx, qword_ptr(rax))?;
+        a.hlt()
+    });
+    let at = CODE + len64(|a| a.mov(rax, 0x0000_7fff_ffff_fffcu64));
+    assert_eq!(t.run_fault(), GP);
+    t.expect_frame64(Some(0), at, SEL_CODE64, STACK, SEL_DATA64);
+}
+
+#[test]
 fn noncanonical_address_through_ss_is_ss0() {
     // RBP as the base implies SS: #SS(0), not #GP(0) (SDM Vol. 3A 6.15).
     let mut t = T::long64(|a| {

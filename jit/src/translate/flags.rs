@@ -19,6 +19,13 @@ impl Tx<'_> {
         self.b.def_var(self.v.fres, res);
         self.t.fl.op = Some(op);
         self.t.fl.rec = Some(size);
+        // Every operation but INC/DEC (which keep CF in the raw word)
+        // defines all arithmetic flags from the record, and a pending word
+        // (IMUL's materialized flags, a parked CF) differs from memory only
+        // in those: it is dead now, so only an earlier slow path stores it.
+        if !matches!(op, FlagOp::Inc | FlagOp::Dec) {
+            self.t.fl.bits = Bits::Mem;
+        }
     }
 
     /// Put `cf` (0/1 `I8`) in the raw word's CF slot, as INC/DEC do.

@@ -318,6 +318,8 @@ pub struct TranslateStats {
     pub insns: usize,
     /// Instructions emitted as IR rather than helper calls.
     pub inline: usize,
+    /// The block branches back to its start and runs as a host loop.
+    pub looping: bool,
 }
 
 /// Builds IR for blocks, for one target's pointer type and calling convention.
@@ -443,8 +445,10 @@ impl Translator {
             ram: None,
             tlb_read: None,
             tlb_write: None,
+            user: None,
             mask: ip_mask(block.code_size),
             code_size: block.code_size,
+            looping: None,
         };
         let stats = tx.body(block);
         let Tx { mut b, leave, .. } = tx;
@@ -578,8 +582,68 @@ struct Tx<'f> {
     ram: Option<Value>,
     tlb_read: Option<Value>,
     tlb_write: Option<Value>,
+    /// CPL is 3 (`I8`), and the TLB tag's low bits for this CPL
+    /// (`TAG_USER`, `TAG_VALID`): loaded at entry for blocks with inline
+    /// memory accesses, again after each interpreter step.
+    user: Option<(Value, Value)>,
     mask: u64,
     code_size: u8,
+    /// Set when the block branches back to its own start: the branch
+    /// jumps to `LoopHead::head` instead of leaving.
+    looping: Option<LoopHead>,
+}
+
+/// The top of a block that loops on itself (see `Tx::open_loop`).
+#[derive(Clone, Copy)]
+struct LoopHead {
+    head: IrBlock,
+    /// The tracking every iteration starts from.
+    track: Track,
+    /// Epochs at entry: the block stays valid while they hold.
+    code_epoch: Value,
+    tlb_epoch: Value,
+    insns: usize,
+    /// Set (`I8` 1) when an instruction took its slow path this
+    /// iteration: only the interpreter can change the epochs or ask for a
+    /// poll (device I/O), so iterations without one skip those checks.
+    slow_ran: Variable,
+}
+
+/// Whether the last instruction of `block` (a JMP/Jcc rel) branches back
+/// to the block's first instruction whatever RIP the block runs at.
+fn loops_to_start(block: &Block, mask: u64) -> bool {
+    let Some(last) = block.insns.last() else {
+        return false;
+    };
+    let total: u64 = block.insns.iter().map(|i| i.len as u64).sum();
+    // A branch narrower than the code size truncates its target.
+    last.osize >= block.code_size && total.wrapping_add(last.imm) & mask == 0
+}
+
+/// General registers the block's instructions read or write (bit n:
+/// register n), and those they may write, as iced-x86 reports them
+/// (implicit operands included).
+fn gpr_usage(block: &Block) -> (u16, u16) {
+    use iced_x86::{InstructionInfoFactory, OpAccess, Register};
+    let mut f = InstructionInfoFactory::new();
+    let (mut used, mut written) = (0u16, 0u16);
+    for insn in &block.insns {
+        for u in f.info(&insn.inst).used_registers() {
+            let full = u.register().full_register();
+            if !full.is_gpr64() {
+                continue;
+            }
+            let n = full as u32 - Register::RAX as u32;
+            used |= 1 << n;
+            if !matches!(
+                u.access(),
+                OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
+            ) {
+                written |= 1 << n;
+            }
+        }
+    }
+    (used, written)
 }
 
 impl Tx<'_> {
@@ -602,9 +666,19 @@ impl Tx<'_> {
         let mut stats = TranslateStats {
             insns: n,
             inline: 0,
+            looping: false,
         };
         self.full_stop = forms.iter().any(|f| f.is_none());
         self.entry_check(n, memory);
+        // A loop made only of inline instructions runs as a host loop
+        // (helpers may halt, set TF or an interrupt shadow: those leave).
+        if !self.full_stop
+            && matches!(forms[n - 1], Some(InlineForm::Jmp | InlineForm::Jcc))
+            && loops_to_start(block, self.mask)
+        {
+            self.open_loop(block);
+            stats.looping = true;
+        }
         for (k, insn) in block.insns.iter().enumerate() {
             let last = k + 1 == n;
             match forms[k] {
@@ -625,6 +699,9 @@ impl Tx<'_> {
                     self.b.ins().brif(r, self.leave, &[r.into()], cont, &[]);
                     self.b.switch_to_block(cont);
                     self.t = Track::memory();
+                    if self.user.is_some() {
+                        self.load_cpl();
+                    }
                 }
             }
         }
@@ -668,7 +745,130 @@ impl Tx<'_> {
             self.ram = Some(b.ins().load(self.ptr, mem(), self.ctx, off::CTX_RAM));
             self.tlb_read = Some(b.ins().load(self.ptr, mem(), self.cpu, off::CPU_TLB_READ));
             self.tlb_write = Some(b.ins().load(self.ptr, mem(), self.cpu, off::CPU_TLB_WRITE));
+            self.load_cpl();
         }
+    }
+
+    /// Start a block that branches back to itself: load what the loop
+    /// uses, then open the loop head, where the registers the body writes
+    /// are tracked as dirty (so exits store them) and the flags as in
+    /// memory.
+    fn open_loop(&mut self, block: &Block) {
+        let (used, written) = gpr_usage(block);
+        let _ = self.rip_now();
+        for r in 0..16u8 {
+            if used & (1 << r) != 0 {
+                self.reg(r);
+            }
+        }
+        let code_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
+        let tlb_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
+        let slow_ran = self.b.declare_var(I8);
+        let zero = self.b.ins().iconst(I8, 0);
+        self.b.def_var(slow_ran, zero);
+        let head = self.b.create_block();
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        for r in 0..16 {
+            if written & (1 << r) != 0 && self.t.gst[r] == RegSt::Clean {
+                self.t.gst[r] = RegSt::Dirty;
+            }
+        }
+        self.looping = Some(LoopHead {
+            head,
+            track: self.t,
+            code_epoch,
+            tlb_epoch,
+            insns: block.insns.len(),
+            slow_ran,
+        });
+    }
+
+    /// The taken branch of a looping block: go round again unless the run
+    /// loop would stop before the next iteration or hand it to the
+    /// interpreter (budget, a poll pending, code or mappings changed);
+    /// otherwise leave for the block's own start (`slot`).
+    fn loop_back(&mut self, lp: LoopHead, slot: Pick) {
+        let saved = self.t;
+        let ic = self.b.use_var(self.v.ic);
+        // The count after this iteration, and after the next one's last
+        // instruction but one (the entry check's condition).
+        let ic_next = self.b.ins().iadd_imm_s(ic, self.t.ic_add as i64 + 1);
+        let last = self.b.ins().iadd_imm_s(ic_next, lp.insns as i64 - 1);
+        let end = self.end.expect("entry check loads the budget");
+        let over = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, last, end);
+        let out = self.b.create_block();
+        let again = self.b.create_block();
+        let checked = self.b.create_block();
+        let recheck = self.b.create_block();
+        self.b.ins().brif(over, out, &[], checked, &[]);
+        self.b.switch_to_block(checked);
+        let slow = self.b.use_var(lp.slow_ran);
+        self.b.ins().brif(slow, recheck, &[], again, &[]);
+
+        self.b.switch_to_block(recheck);
+        let poll = self.b.ins().uload8(I64, mem(), self.cpu, off::CPU_POLL);
+        let mut stop = self.b.ins().icmp_imm_s(IntCC::NotEqual, poll, 0);
+        let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
+        let c = self.b.ins().icmp(IntCC::NotEqual, e, lp.code_epoch);
+        stop = self.b.ins().bor(stop, c);
+        let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
+        let c = self.b.ins().icmp(IntCC::NotEqual, e, lp.tlb_epoch);
+        stop = self.b.ins().bor(stop, c);
+        self.b.ins().brif(stop, out, &[], again, &[]);
+
+        self.b.switch_to_block(out);
+        let start = self.rip_now_at_head(lp);
+        self.exit_to(start, slot);
+
+        // Bring the tracking back to the head's: registers the head does
+        // not hold as dirty go to memory, the flags record too; RIP is the
+        // head's again (the branch target is the block's start).
+        self.b.switch_to_block(again);
+        self.t = saved;
+        for r in 0..16 {
+            let (h, now) = (lp.track.gst[r], self.t.gst[r]);
+            if now == RegSt::Dirty && h != RegSt::Dirty {
+                let v = self.b.use_var(self.gpr[r]);
+                self.b
+                    .ins()
+                    .store(mem(), v, self.state, off::GPR + 8 * r as i32);
+            } else if now == RegSt::Unloaded && h != RegSt::Unloaded {
+                let v = self
+                    .b
+                    .ins()
+                    .load(I64, mem(), self.state, off::GPR + 8 * r as i32);
+                self.b.def_var(self.gpr[r], v);
+            }
+        }
+        self.flush_flags();
+        self.b.def_var(self.v.ic, ic_next);
+        let zero = self.b.ins().iconst(I8, 0);
+        self.b.def_var(lp.slow_ran, zero);
+        self.b.ins().jump(lp.head, &[]);
+        self.t = saved;
+    }
+
+    /// The block's start RIP (what the head's tracking holds).
+    fn rip_now_at_head(&mut self, lp: LoopHead) -> Value {
+        debug_assert!(lp.track.rip_loaded && lp.track.rip_off == 0);
+        self.b.use_var(self.v.rip)
+    }
+
+    /// Load CPL for the TLB checks. Only an instruction that ends its block
+    /// (far transfers, IRET, SYSCALL...) changes it, but the interpreter
+    /// steps refresh it anyway.
+    fn load_cpl(&mut self) {
+        let b = &mut self.b;
+        let cpl = b.ins().uload8(I64, mem(), self.state, off::CPL);
+        let user = b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
+        let u = b.ins().uextend(I64, user);
+        let u = b.ins().ishl_imm_s(u, 1);
+        let bits = b.ins().bor_imm_s(u, 1);
+        self.user = Some((user, bits));
     }
 
     /// Call helper at `slot` of the helper table; returns its result.
@@ -797,6 +997,10 @@ impl Tx<'_> {
         self.b.switch_to_block(cont);
         self.t = post;
         self.resync();
+        if let Some(lp) = self.looping {
+            let one = self.b.ins().iconst(I8, 1);
+            self.b.def_var(lp.slow_ran, one);
+        }
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(join);
     }
@@ -901,6 +1105,26 @@ impl Tx<'_> {
         } else {
             None
         };
+        if let Some(lp) = self.looping {
+            // The target is the block's start, where it began inside the
+            // CS limit (and canonical): no #GP to check.
+            match taken {
+                Some(c) => {
+                    let back = self.b.create_block();
+                    let fall = self.b.create_block();
+                    self.b.ins().brif(c, back, &[], fall, &[]);
+                    self.b.switch_to_block(fall);
+                    let saved = self.t;
+                    let next = self.next_rip(insn);
+                    self.exit_to(next, Pick::Own(1));
+                    self.t = saved;
+                    self.b.switch_to_block(back);
+                    self.loop_back(lp, Pick::Own(0));
+                }
+                None => self.loop_back(lp, Pick::Own(0)),
+            }
+            return;
+        }
         let next = self.next_rip(insn);
         let target = self.b.ins().iadd_imm_s(next, insn.imm as i64);
         let target = self.mask_to(target, insn.osize);
@@ -952,7 +1176,10 @@ impl Tx<'_> {
                     .store(mem(), v, self.state, off::GPR + 8 * r as i32);
             }
         }
-        if self.t.rip_val.is_some() || self.t.rip_off != 0 {
+        // Round a loop, memory keeps the RIP and count of the iteration
+        // where they were last stored: offsets of zero do not mean equal.
+        let looping = self.looping.is_some();
+        if self.t.rip_val.is_some() || self.t.rip_off != 0 || looping {
             let v = match self.t.rip_val {
                 Some(v) => v,
                 None => {
@@ -967,7 +1194,7 @@ impl Tx<'_> {
             };
             self.b.ins().store(mem(), v, self.state, off::RIP);
         }
-        if self.t.ic_add != 0 {
+        if self.t.ic_add != 0 || looping {
             let base = if self.t.ic_loaded {
                 self.b.use_var(self.v.ic)
             } else {
