@@ -71,6 +71,10 @@ pub struct Helpers {
     pub step: unsafe extern "C" fn(*mut JitCtx, u64) -> u64,
     /// Run the whole block through the interpreter (`Cpu::exec_block`).
     pub interp: unsafe extern "C" fn(*mut JitCtx) -> u64,
+    /// Run instruction `idx` and the rest of the block in the interpreter,
+    /// as `exec_block` would from there (an inline instruction's slow
+    /// path). Always returns [`LEAVE`].
+    pub rest: unsafe extern "C" fn(*mut JitCtx, u64) -> u64,
     /// Deliver an exception raised by inline code: `(ctx, vector, error
     /// code, has error code)`. Always returns [`LEAVE`].
     pub raise: unsafe extern "C" fn(*mut JitCtx, u64, u64, u64) -> u64,
@@ -84,6 +88,7 @@ pub struct Helpers {
 pub static HELPERS: Helpers = Helpers {
     step: helper_step,
     interp: helper_interp,
+    rest: helper_rest,
     raise: helper_raise,
     cond: helper_cond,
     cf: helper_cf,
@@ -122,6 +127,7 @@ pub mod off {
 
     pub const H_STEP: i32 = offset_of!(Helpers, step) as i32;
     pub const H_INTERP: i32 = offset_of!(Helpers, interp) as i32;
+    pub const H_REST: i32 = offset_of!(Helpers, rest) as i32;
     pub const H_RAISE: i32 = offset_of!(Helpers, raise) as i32;
     pub const H_COND: i32 = offset_of!(Helpers, cond) as i32;
     pub const H_CF: i32 = offset_of!(Helpers, cf) as i32;
@@ -225,6 +231,20 @@ unsafe extern "C" fn helper_step(ctx: *mut JitCtx, idx: u64) -> u64 {
         return LEAVE;
     }
     CONTINUE
+}
+
+unsafe extern "C" fn helper_rest(ctx: *mut JitCtx, idx: u64) -> u64 {
+    // SAFETY: as in `helper_step`; `ctx_block` is the block this code was
+    // compiled from, so every index below its length is an instruction.
+    let n = unsafe { ctx_block(&*ctx) }.insns.len() as u64;
+    let mut i = idx;
+    // `helper_step` commits each instruction with the block loop's rules
+    // and says LEAVE where `exec_block` would stop (fault, end_block,
+    // budget); past the last instruction the block is over anyway.
+    while i < n && unsafe { helper_step(ctx, i) } == CONTINUE {
+        i += 1;
+    }
+    LEAVE
 }
 
 unsafe extern "C" fn helper_interp(ctx: *mut JitCtx) -> u64 {

@@ -558,12 +558,22 @@ fn compiled_block_is_reusable() {
     b.fetch_block(&mut NullBus).unwrap();
     let c = jit.compile(&blk).unwrap();
     assert_eq!(c.stats.inline, 3);
+    assert!(c.stats.looping);
+    // The block loops on itself inside its code; small budgets make each
+    // run stop after one or two iterations, so the code runs many times.
+    let mut runs = 0;
     while a.s.rip == CODE {
-        let ra = a.exec_block(&mut NullBus, &blk, u64::MAX);
-        let rb = c.run(&mut b, &mut NullBus, u64::MAX);
+        let end = a.icount + 3 + runs % 4;
+        let mut ra = a.exec_block(&mut NullBus, &blk, end);
+        let rb = c.run(&mut b, &mut NullBus, end);
+        while ra.is_none() && a.icount < b.icount && a.s.rip == CODE {
+            ra = a.exec_block(&mut NullBus, &blk, end);
+        }
         assert_eq!(ra, rb);
         compare(&a, &b, "loop");
+        runs += 1;
     }
+    assert!(runs > 5, "runs {runs}");
     assert_eq!(b.s.gpr[EAX], 30);
     assert_eq!(b.icount, 30);
 }

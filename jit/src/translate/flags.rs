@@ -19,13 +19,6 @@ impl Tx<'_> {
         self.b.def_var(self.v.fres, res);
         self.t.fl.op = Some(op);
         self.t.fl.rec = Some(size);
-        // Every operation but INC/DEC (which keep CF in the raw word)
-        // defines all arithmetic flags from the record, and a pending word
-        // (IMUL's materialized flags, a parked CF) differs from memory only
-        // in those: it is dead now, so only an earlier slow path stores it.
-        if !matches!(op, FlagOp::Inc | FlagOp::Dec) {
-            self.t.fl.bits = Bits::Mem;
-        }
     }
 
     /// Put `cf` (0/1 `I8`) in the raw word's CF slot, as INC/DEC do.
@@ -100,34 +93,6 @@ impl Tx<'_> {
     pub(super) fn flush_flags(&mut self) {
         self.writeback_flags();
         self.t.fl = FlagTrack::memory();
-    }
-
-    /// Reload the pending parts of the record from memory (after the
-    /// interpreter produced the same record).
-    pub(super) fn resync_flags(&mut self) {
-        let fl = self.t.fl;
-        if fl.rec.is_some() {
-            for (var, o) in [
-                (self.v.fa, off::F_A),
-                (self.v.fb, off::F_B),
-                (self.v.fres, off::F_RES),
-            ] {
-                let v = self.b.ins().load(I64, mem(), self.state, o);
-                self.b.def_var(var, v);
-            }
-        }
-        match fl.bits {
-            Bits::Mem => {}
-            Bits::Cf => {
-                let w = self.b.ins().load(I64, mem(), self.state, off::F_BITS);
-                let cf = self.b.ins().band_imm_s(w, 1);
-                self.b.def_var(self.v.fcf, cf);
-            }
-            Bits::Full => {
-                let w = self.b.ins().load(I64, mem(), self.state, off::F_BITS);
-                self.b.def_var(self.v.fbits, w);
-            }
-        }
     }
 
     fn bit_set(&mut self, w: Value, flag: u64) -> Value {

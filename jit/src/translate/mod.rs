@@ -20,11 +20,10 @@
 //! - An inline instruction that can fail a guard (memory access missing
 //!   the TLB or touching MMIO or code, segment limit, page straddle, stack
 //!   size, shift by CL = 0...) has one slow path: write back the state as
-//!   it was before the instruction and run the instruction with
-//!   `Helpers::step`, the interpreter's handler. Guards all come before the
-//!   instruction changes anything, so that is exact, faults included.
-//!   The slow path then reloads what the tracking says is cached and joins
-//!   the fast path.
+//!   it was before the instruction and run it and the rest of the block
+//!   with `Helpers::rest`, the interpreter's handlers. Guards all come
+//!   before the instruction changes anything, so that is exact, faults
+//!   included. The slow path never joins the fast path again.
 //! - Every other instruction is a call to `Helpers::step`.
 
 mod chain;
@@ -603,10 +602,6 @@ struct LoopHead {
     code_epoch: Value,
     tlb_epoch: Value,
     insns: usize,
-    /// Set (`I8` 1) when an instruction took its slow path this
-    /// iteration: only the interpreter can change the epochs or ask for a
-    /// poll (device I/O), so iterations without one skip those checks.
-    slow_ran: Variable,
 }
 
 /// Whether the last instruction of `block` (a JMP/Jcc rel) branches back
@@ -763,9 +758,6 @@ impl Tx<'_> {
         }
         let code_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
         let tlb_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
-        let slow_ran = self.b.declare_var(I8);
-        let zero = self.b.ins().iconst(I8, 0);
-        self.b.def_var(slow_ran, zero);
         let head = self.b.create_block();
         self.b.ins().jump(head, &[]);
         self.b.switch_to_block(head);
@@ -780,7 +772,6 @@ impl Tx<'_> {
             code_epoch,
             tlb_epoch,
             insns: block.insns.len(),
-            slow_ran,
         });
     }
 
@@ -802,22 +793,16 @@ impl Tx<'_> {
             .icmp(IntCC::UnsignedGreaterThanOrEqual, last, end);
         let out = self.b.create_block();
         let again = self.b.create_block();
-        let checked = self.b.create_block();
-        let recheck = self.b.create_block();
-        self.b.ins().brif(over, out, &[], checked, &[]);
-        self.b.switch_to_block(checked);
-        let slow = self.b.use_var(lp.slow_ran);
-        self.b.ins().brif(slow, recheck, &[], again, &[]);
-
-        self.b.switch_to_block(recheck);
-        let poll = self.b.ins().uload8(I64, mem(), self.cpu, off::CPU_POLL);
-        let mut stop = self.b.ins().icmp_imm_s(IntCC::NotEqual, poll, 0);
+        // Inside an iteration that got here, only inline code ran (a slow
+        // path leaves the block): no device I/O asked for a poll, no code
+        // or mapping changed. The epochs are compared anyway, as cheap
+        // insurance for the block's validity.
         let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
         let c = self.b.ins().icmp(IntCC::NotEqual, e, lp.code_epoch);
-        stop = self.b.ins().bor(stop, c);
+        let stop = self.b.ins().bor(over, c);
         let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
         let c = self.b.ins().icmp(IntCC::NotEqual, e, lp.tlb_epoch);
-        stop = self.b.ins().bor(stop, c);
+        let stop = self.b.ins().bor(stop, c);
         self.b.ins().brif(stop, out, &[], again, &[]);
 
         self.b.switch_to_block(out);
@@ -846,8 +831,6 @@ impl Tx<'_> {
         }
         self.flush_flags();
         self.b.def_var(self.v.ic, ic_next);
-        let zero = self.b.ins().iconst(I8, 0);
-        self.b.def_var(lp.slow_ran, zero);
         self.b.ins().jump(lp.head, &[]);
         self.t = saved;
     }
@@ -979,8 +962,11 @@ impl Tx<'_> {
         self.b.switch_to_block(cont);
     }
 
-    /// Close instruction `k`: emit its slow path (if a guard made one) and
-    /// join it to the fast path.
+    /// Close instruction `k`: emit its slow path (if a guard made one).
+    /// The slow path writes back the state as before the instruction and
+    /// leaves the rest of the block to the interpreter (`Helpers::rest`):
+    /// nothing joins the fast path again, which keeps the code small and
+    /// quick to compile; a slow path is rare once the TLB is warm.
     fn finish(&mut self, k: usize) {
         let Some(slow) = self.slow.take() else {
             return;
@@ -991,54 +977,11 @@ impl Tx<'_> {
         let post = self.t;
         self.t = self.pre;
         self.writeback();
-        let r = self.step(k);
-        let cont = self.b.create_block();
-        self.b.ins().brif(r, self.leave, &[r.into()], cont, &[]);
-        self.b.switch_to_block(cont);
+        let idx = self.b.ins().iconst(I64, k as i64);
+        let r = self.call(off::H_REST, self.sig_ptr_i64, &[self.ctx, idx]);
+        self.b.ins().jump(self.leave, &[r.into()]);
         self.t = post;
-        self.resync();
-        if let Some(lp) = self.looping {
-            let one = self.b.ins().iconst(I8, 1);
-            self.b.def_var(lp.slow_ran, one);
-        }
-        self.b.ins().jump(join, &[]);
         self.b.switch_to_block(join);
-    }
-
-    /// After the interpreter ran an instruction, everything is in memory:
-    /// reload into the variables what the tracking says they hold, so this
-    /// path agrees with the fast path.
-    fn resync(&mut self) {
-        for r in 0..16 {
-            if self.t.gst[r] != RegSt::Unloaded {
-                let v = self
-                    .b
-                    .ins()
-                    .load(I64, mem(), self.state, off::GPR + 8 * r as i32);
-                self.b.def_var(self.gpr[r], v);
-            }
-        }
-        // Memory now holds RIP and the count after this instruction, while
-        // the tracking adds this instruction's offsets to a base: derive
-        // the base, into the variable or (when not loaded) back in memory.
-        if self.t.rip_val.is_none() {
-            let m = self.b.ins().load(I64, mem(), self.state, off::RIP);
-            let base = self.b.ins().iadd_imm_s(m, -(self.t.rip_off as i64));
-            let base = self.mask_to_ip(base);
-            if self.t.rip_loaded {
-                self.b.def_var(self.v.rip, base);
-            } else {
-                self.b.ins().store(mem(), base, self.state, off::RIP);
-            }
-        }
-        let m = self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
-        let base = self.b.ins().iadd_imm_s(m, -(self.t.ic_add as i64));
-        if self.t.ic_loaded {
-            self.b.def_var(self.v.ic, base);
-        } else {
-            self.b.ins().store(mem(), base, self.cpu, off::CPU_ICOUNT);
-        }
-        self.resync_flags();
     }
 
     /// RIP of the current instruction, on the main path.

@@ -192,8 +192,14 @@ pub fn lockstep(
         t.insns += c.stats.insns;
         t.inline += c.stats.inline;
         let e = end(a.icount);
-        let ra = a.exec_block(&mut NullBus, &blk, e);
+        let start = a.s.rip;
+        let mut ra = a.exec_block(&mut NullBus, &blk, e);
         let rb = c.run(b, &mut NullBus, e);
+        // A block that branches to its own start runs as a loop inside its
+        // code: the interpreter runs it again until it has caught up.
+        while c.stats.looping && ra.is_none() && a.icount < b.icount && a.s.rip == start {
+            ra = a.exec_block(&mut NullBus, &blk, e);
+        }
         let w = format!(
             "{what}: block {n} at {:#x} ({} insns)",
             blk.phys,
