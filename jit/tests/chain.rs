@@ -12,13 +12,7 @@ mod common;
 use common::*;
 use iced_x86::code_asm::*;
 use leap_cpu::state::*;
-use leap_cpu::tier::TierHook;
-use leap_cpu::{Bus, Cpu, Exit, NullBus};
-use leap_jit::Tier;
-
-fn jit_always(cpu: &mut Cpu) {
-    cpu.set_tier(Some(TierHook::new(Box::new(Tier::inline().unwrap()), 1)));
-}
+use leap_cpu::{Cpu, Exit, NullBus};
 
 fn run_to_halt(cpu: &mut Cpu) {
     while !cpu.halted {
@@ -277,32 +271,6 @@ fn indirect_jumps_and_calls() {
     let cpu = same_as_interpreter(&setup, "jump table");
     assert_eq!(cpu.s.gpr[ECX], 0);
     assert!(cpu.chain.links < 60, "links {}", cpu.chain.links);
-}
-
-/// Raises an interrupt (vector 0x20) whenever the test says so, and on
-/// every 13th MMIO read (a device the guest pokes): the CPU then polls at
-/// the next block boundary, which a chained exit must honour too.
-#[derive(Default)]
-struct TickBus {
-    pending: bool,
-    reads: u64,
-}
-
-impl Bus for TickBus {
-    fn mmio_read(&mut self, _addr: u64, _size: u8) -> u64 {
-        self.reads += 1;
-        if self.reads.is_multiple_of(13) {
-            self.pending = true;
-        }
-        self.reads
-    }
-    fn intr_pending(&mut self) -> bool {
-        self.pending
-    }
-    fn intr_ack(&mut self) -> u8 {
-        self.pending = false;
-        0x20
-    }
 }
 
 #[test]

@@ -10,13 +10,8 @@ mod common;
 use common::*;
 use iced_x86::code_asm::*;
 use leap_cpu::state::*;
-use leap_cpu::tier::TierHook;
-use leap_cpu::{Bus, Cpu, Exit, NullBus};
-use leap_jit::{Jit, Tier};
-
-fn jit_always(cpu: &mut Cpu) {
-    cpu.set_tier(Some(TierHook::new(Box::new(Tier::inline().unwrap()), 1)));
-}
+use leap_cpu::{Cpu, Exit, NullBus};
+use leap_jit::Jit;
 
 /// Run both machines to completion (HLT, or any other exit), the second
 /// with every block compiled; the exits and final states must agree.
@@ -217,30 +212,6 @@ fn a_non_canonical_alias_of_a_mapped_page_faults() {
     let (cpu, exit) = same_as_interpreter(&setup, "non-canonical alias");
     assert!(matches!(exit, Exit::TripleFault(_)), "{exit:?}");
     assert_eq!(cpu.s.gpr[ESI], 0x42, "one read only");
-}
-
-/// Raises vector 0x20 when told to, and on every 13th MMIO read.
-#[derive(Default)]
-struct TickBus {
-    pending: bool,
-    reads: u64,
-}
-
-impl Bus for TickBus {
-    fn mmio_read(&mut self, _addr: u64, _size: u8) -> u64 {
-        self.reads += 1;
-        if self.reads.is_multiple_of(13) {
-            self.pending = true;
-        }
-        self.reads
-    }
-    fn intr_pending(&mut self) -> bool {
-        self.pending
-    }
-    fn intr_ack(&mut self) -> u8 {
-        self.pending = false;
-        0x20
-    }
 }
 
 #[test]

@@ -11,8 +11,9 @@
 use iced_x86::code_asm::*;
 use leap_cpu::blocks::Block;
 use leap_cpu::state::*;
-use leap_cpu::{Cpu, Exit, NullBus};
-use leap_jit::Jit;
+use leap_cpu::tier::TierHook;
+use leap_cpu::{Bus, Cpu, Exit, NullBus};
+use leap_jit::{Jit, Tier};
 
 pub const CODE: u64 = 0x1000;
 pub const STACK: u64 = 0x8000;
@@ -309,4 +310,35 @@ pub fn diff32_any(
     init(&mut a);
     init(&mut b);
     lockstep(jit, &mut a, &mut b, max_blocks, &mut |_| u64::MAX, what).1
+}
+
+/// Compile every block on first sight (`--jit always`).
+pub fn jit_always(cpu: &mut Cpu) {
+    cpu.set_tier(Some(TierHook::new(Box::new(Tier::inline().unwrap()), 1)));
+}
+
+/// Raises an interrupt (vector 0x20) whenever the test says so, and on
+/// every 13th MMIO read (a device the guest pokes): the CPU then polls at
+/// the next block boundary, which a chained exit must honour too.
+#[derive(Default)]
+pub struct TickBus {
+    pub pending: bool,
+    pub reads: u64,
+}
+
+impl Bus for TickBus {
+    fn mmio_read(&mut self, _addr: u64, _size: u8) -> u64 {
+        self.reads += 1;
+        if self.reads.is_multiple_of(13) {
+            self.pending = true;
+        }
+        self.reads
+    }
+    fn intr_pending(&mut self) -> bool {
+        self.pending
+    }
+    fn intr_ack(&mut self) -> u8 {
+        self.pending = false;
+        0x20
+    }
 }
