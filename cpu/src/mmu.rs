@@ -16,17 +16,23 @@ pub enum Access {
 }
 
 const TLB_SIZE: usize = 256;
-const TAG_VALID: u64 = 1;
-const TAG_USER: u64 = 2;
+pub const TAG_VALID: u64 = 1;
+pub const TAG_USER: u64 = 2;
+/// Set in the tag of an entry whose page is not RAM the fast paths may
+/// touch directly for this access type (MMIO, ROM or code for writes):
+/// the fast paths compare the whole tag, so one compare covers both the
+/// translation and directness.
+pub const TAG_INDIRECT: u64 = 4;
 
+/// 32 bytes, so generated code finds an entry with a shift and a mask.
 #[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
 pub struct TlbEntry {
-    /// Linear page | TAG_USER (filled for a CPL3 access) | TAG_VALID.
+    /// Linear page | TAG_INDIRECT | TAG_USER (filled for a CPL3 access) |
+    /// TAG_VALID.
     pub tag: u64,
     /// Physical page base.
     pub paddr: u64,
-    /// RAM that the fast path may touch directly for this access type.
-    pub direct: bool,
     pub global: bool,
 }
 
@@ -77,7 +83,7 @@ impl Tlb {
         self.write
             .iter_mut()
             .filter(|e| e.paddr == ppage)
-            .for_each(|e| e.direct = false);
+            .for_each(|e| e.tag |= TAG_INDIRECT);
     }
     #[inline]
     fn slot(lin: u64) -> usize {
@@ -280,7 +286,7 @@ impl Cpu {
             Access::Write => &self.tlb.write[i],
             Access::Fetch => &self.tlb.fetch[i],
         };
-        if e.tag == tag {
+        if e.tag & !TAG_INDIRECT == tag {
             return Ok(e.paddr | (lin & 0xfff));
         }
         let (ppage, global) = if self.paging() {
@@ -291,19 +297,19 @@ impl Cpu {
         };
         let flags = self.mem.flags(ppage);
         let ram = matches!(flags, Some(f) if f & PG_HOLE == 0);
+        let direct = match acc {
+            Access::Write => ram && flags.unwrap_or(0) & (PG_ROM | PG_CODE) == 0,
+            _ => ram,
+        };
         let entry = TlbEntry {
-            tag,
+            tag: tag | if direct { 0 } else { TAG_INDIRECT },
             paddr: ppage,
-            direct: ram,
             global,
         };
         match acc {
             Access::Read => self.tlb.read[i] = entry,
             Access::Fetch => self.tlb.fetch[i] = entry,
-            Access::Write => {
-                let direct = ram && flags.unwrap_or(0) & (PG_ROM | PG_CODE) == 0;
-                self.tlb.write[i] = TlbEntry { direct, ..entry };
-            }
+            Access::Write => self.tlb.write[i] = entry,
         }
         Ok(ppage | (lin & 0xfff))
     }
@@ -360,7 +366,7 @@ impl Cpu {
     pub fn read_lin(&mut self, bus: &mut dyn Bus, lin: u64, size: u8, user: bool) -> Result<u64> {
         if (lin & 0xfff) + size as u64 <= 0x1000 {
             let e = &self.tlb.read[Tlb::slot(lin)];
-            if e.tag == tag_of(lin, user) && e.direct {
+            if e.tag == tag_of(lin, user) {
                 return Ok(self.mem.read_ram(e.paddr | (lin & 0xfff), size));
             }
             let p = self.translate(lin, Access::Read, user)?;
@@ -389,7 +395,7 @@ impl Cpu {
     ) -> Result<()> {
         if (lin & 0xfff) + size as u64 <= 0x1000 {
             let e = &self.tlb.write[Tlb::slot(lin)];
-            if e.tag == tag_of(lin, user) && e.direct {
+            if e.tag == tag_of(lin, user) {
                 self.mem.write_ram(e.paddr | (lin & 0xfff), size, v);
                 return Ok(());
             }
@@ -477,7 +483,7 @@ impl Cpu {
         let user = self.user_access();
         if (lin & 0xfff) + size as u64 <= 0x1000 {
             let e = &self.tlb.read[Tlb::slot(lin)];
-            if e.tag == tag_of(lin, user) && e.direct {
+            if e.tag == tag_of(lin, user) {
                 return Ok(self.mem.read_ram(e.paddr | (lin & 0xfff), size));
             }
         }
@@ -510,7 +516,7 @@ impl Cpu {
         let user = self.user_access();
         if (lin & 0xfff) + size as u64 <= 0x1000 {
             let e = &self.tlb.write[Tlb::slot(lin)];
-            if e.tag == tag_of(lin, user) && e.direct {
+            if e.tag == tag_of(lin, user) {
                 self.mem.write_ram(e.paddr | (lin & 0xfff), size, v);
                 return Ok(());
             }
@@ -575,7 +581,7 @@ impl Cpu {
         } else {
             &self.tlb.read[i]
         };
-        if e.tag != tag_of(lin, self.user_access()) || !e.direct {
+        if e.tag != tag_of(lin, self.user_access()) {
             return None;
         }
         Some(((e.paddr | (lin & 0xfff)) as usize, n))

@@ -9,6 +9,7 @@
 //! offsets, no symbols and no relocations, so the same IR compiles for any
 //! Cranelift target ([`compile_for_isa`]).
 
+mod code_arena;
 pub mod runtime;
 pub mod tier;
 pub mod translate;
@@ -137,6 +138,11 @@ impl Drop for CodeOwner {
     }
 }
 
+/// Address space reserved for one code generation's code: far above the
+/// generation's bound (`tier::DEFAULT_CODE_LIMIT`), and only what is
+/// written costs memory.
+const ARENA_SIZE: usize = 1 << 30;
+
 /// Compiles blocks for the host.
 pub struct Jit {
     owner: Arc<CodeOwner>,
@@ -144,6 +150,8 @@ pub struct Jit {
     ctx: Context,
     fctx: FunctionBuilderContext,
     tramp: Trampoline,
+    /// The chain stub (`Translator::chain_stub`) of this generation.
+    stub: u64,
 }
 
 /// Calls a block's code (which uses the `tail` convention, so that blocks
@@ -154,19 +162,27 @@ impl Jit {
     pub fn new() -> Result<Jit, JitError> {
         let isa = host_isa()?;
         let translator = Translator::new(&*isa);
-        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
+        if let Some(arena) = code_arena::CodeArena::new(ARENA_SIZE) {
+            jb.memory_provider(Box::new(arena));
+        }
+        let mut module = JITModule::new(jb);
         let mut ctx = Context::new();
         let mut fctx = FunctionBuilderContext::new();
-        ctx.func = translator.trampoline(&mut fctx);
-        let id = module
-            .declare_anonymous_function(&ctx.func.signature)
-            .map_err(err)?;
-        module
-            .define_function(id, &mut ctx)
-            .map_err(|e| err(format!("{e:?}")))?;
-        module.clear_context(&mut ctx);
-        module.finalize_definitions().map_err(err)?;
-        let ptr = module.get_finalized_function(id);
+        let mut define = |func: cranelift_codegen::ir::Function| -> Result<*const u8, JitError> {
+            ctx.func = func;
+            let id = module
+                .declare_anonymous_function(&ctx.func.signature)
+                .map_err(err)?;
+            module
+                .define_function(id, &mut ctx)
+                .map_err(|e| err(format!("{e:?}")))?;
+            module.clear_context(&mut ctx);
+            module.finalize_definitions().map_err(err)?;
+            Ok(module.get_finalized_function(id))
+        };
+        let ptr = define(translator.trampoline(&mut fctx))?;
+        let stub = define(translator.chain_stub(&mut fctx))? as u64;
         // SAFETY: built by `Translator::trampoline`, which is this type
         // under the host's default calling convention.
         let tramp = unsafe { std::mem::transmute::<*const u8, Trampoline>(ptr) };
@@ -176,6 +192,7 @@ impl Jit {
             ctx,
             fctx,
             tramp,
+            stub,
         })
     }
 
@@ -186,6 +203,7 @@ impl Jit {
         self.ctx.clear();
         let dump = dump_path();
         self.ctx.set_disasm(dump.is_some());
+        let clif = dump.map(|_| func.display().to_string());
         self.ctx.func = func;
         let mut guard = self.owner.module.lock().map_err(err)?;
         let m = guard.as_mut().ok_or_else(|| err("code memory freed"))?;
@@ -201,7 +219,7 @@ impl Jit {
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
         if let Some(path) = dump {
-            dump_block(path, block, &self.ctx);
+            dump_block(path, block, clif.as_deref().unwrap_or(""), &self.ctx);
         }
         m.clear_context(&mut self.ctx);
         m.finalize_definitions().map_err(err)?;
@@ -212,12 +230,13 @@ impl Jit {
             entry: ptr as u64,
             block: &block.0 as *const Block as u64,
             owner: self.owner.id,
-            _pad: 0,
+            len: block.0.insns.len() as u64,
             slots: [ChainSlot::EMPTY; OWN_SLOTS],
         }));
         self.owner.nodes.lock().map_err(err)?.push(node as usize);
         Ok(CompiledBlock {
             tramp: self.tramp,
+            stub: self.stub,
             node: node as usize,
             block,
             stats,
@@ -228,14 +247,14 @@ impl Jit {
 }
 
 /// `LEAP_JIT_DUMP=FILE`: append every compiled block (guest instructions,
-/// host code) to FILE, to see what hot guest code became.
+/// Cranelift IR, host code) to FILE, to see what hot guest code became.
 fn dump_path() -> Option<&'static str> {
     static PATH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     PATH.get_or_init(|| std::env::var("LEAP_JIT_DUMP").ok())
         .as_deref()
 }
 
-fn dump_block(path: &str, block: &Block, ctx: &Context) {
+fn dump_block(path: &str, block: &Block, clif: &str, ctx: &Context) {
     use iced_x86::Formatter;
     use std::io::Write;
     let mut text = format!(
@@ -250,6 +269,8 @@ fn dump_block(path: &str, block: &Block, ctx: &Context) {
         fmt.format(&i.inst, &mut s);
         text += &format!("  {:016x}  {s}\n", i.inst.ip());
     }
+    text += "--- Cranelift IR\n";
+    text += clif;
     if let Some(c) = ctx.compiled_code() {
         text += &format!("--- host code, {} bytes\n", c.code_info().total_size);
         if let Some(v) = &c.vcode {
@@ -287,6 +308,7 @@ unsafe impl Send for Detached {}
 /// helpers run.
 pub struct CompiledBlock {
     tramp: Trampoline,
+    stub: u64,
     /// Its `ChainNode` (owned by the generation, see `CodeOwner`).
     node: usize,
     /// Boxed: the node points at it.
@@ -305,8 +327,11 @@ impl CompiledBlock {
 
     /// Run the block: exactly `cpu.exec_block(bus, block, end)`.
     pub fn run(&self, cpu: &mut Cpu, bus: &mut dyn Bus, end: u64) -> Option<Exit> {
-        if cpu.trace {
-            // Tracing prints each instruction: the interpreter does that.
+        let n = self.block.0.insns.len() as u64;
+        // Tracing prints each instruction: the interpreter does that. So
+        // it does a block the budget ends inside, or one a stale
+        // `end_block` would cut short: compiled code runs only whole.
+        if cpu.trace || cpu.end_block || cpu.icount.saturating_add(n - 1) >= end {
             return cpu.exec_block(bus, &self.block.0, end);
         }
         let cpu: *mut Cpu = cpu;
@@ -325,6 +350,7 @@ impl CompiledBlock {
             exit: None,
             // SAFETY: as for `state`.
             ram: unsafe { (*cpu).mem.ram.as_mut_ptr() },
+            stub: self.stub,
         };
         // SAFETY: the code was generated for this context layout; nothing
         // else touches the CPU or the bus while it runs. The node is alive

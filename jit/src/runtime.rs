@@ -35,7 +35,8 @@ pub struct ChainNode {
     pub block: u64,
     /// Id of the code generation that owns the node (never 0).
     pub owner: u64,
-    pub _pad: u64,
+    /// Instructions in the block (the chain stub's budget check).
+    pub len: u64,
     pub slots: [ChainSlot; OWN_SLOTS],
 }
 
@@ -59,6 +60,9 @@ pub struct JitCtx {
     /// Host address of guest physical address 0 (`cpu.mem.ram`), for the
     /// inlined TLB hit path.
     pub ram: *mut u8,
+    /// The chain stub of the entered block's code generation (alive while
+    /// that block runs), which every exit tail-calls.
+    pub stub: u64,
 }
 
 /// Helper entry points, called indirectly by generated code. Every
@@ -69,8 +73,6 @@ pub struct Helpers {
     /// Execute instruction `idx` of the block exactly as the interpreter's
     /// block loop does. Returns [`CONTINUE`] or [`LEAVE`].
     pub step: unsafe extern "C" fn(*mut JitCtx, u64) -> u64,
-    /// Run the whole block through the interpreter (`Cpu::exec_block`).
-    pub interp: unsafe extern "C" fn(*mut JitCtx) -> u64,
     /// Run instruction `idx` and the rest of the block in the interpreter,
     /// as `exec_block` would from there (an inline instruction's slow
     /// path). Always returns [`LEAVE`].
@@ -87,7 +89,6 @@ pub struct Helpers {
 /// The one helper table; every `JitCtx` points at it.
 pub static HELPERS: Helpers = Helpers {
     step: helper_step,
-    interp: helper_interp,
     rest: helper_rest,
     raise: helper_raise,
     cond: helper_cond,
@@ -105,6 +106,7 @@ pub mod off {
 
     pub const NODE_ENTRY: i32 = offset_of!(ChainNode, entry) as i32;
     pub const NODE_OWNER: i32 = offset_of!(ChainNode, owner) as i32;
+    pub const NODE_LEN: i32 = offset_of!(ChainNode, len) as i32;
     pub const NODE_SLOTS: i32 = offset_of!(ChainNode, slots) as i32;
     pub const SLOT_SIZE: i32 = core::mem::size_of::<ChainSlot>() as i32;
     pub const SLOT_NODE: i32 = offset_of!(ChainSlot, node) as i32;
@@ -124,9 +126,9 @@ pub mod off {
     pub const RAS_SLOT: i32 = offset_of!(RasEntry, slot) as i32;
     pub const RAS_OWNER: i32 = offset_of!(RasEntry, owner) as i32;
     pub const CTX_RAM: i32 = offset_of!(JitCtx, ram) as i32;
+    pub const CTX_STUB: i32 = offset_of!(JitCtx, stub) as i32;
 
     pub const H_STEP: i32 = offset_of!(Helpers, step) as i32;
-    pub const H_INTERP: i32 = offset_of!(Helpers, interp) as i32;
     pub const H_REST: i32 = offset_of!(Helpers, rest) as i32;
     pub const H_RAISE: i32 = offset_of!(Helpers, raise) as i32;
     pub const H_COND: i32 = offset_of!(Helpers, cond) as i32;
@@ -149,7 +151,6 @@ pub mod off {
     pub const TLBE_SIZE: i64 = core::mem::size_of::<TlbEntry>() as i64;
     pub const TLBE_TAG: i32 = offset_of!(TlbEntry, tag) as i32;
     pub const TLBE_PADDR: i32 = offset_of!(TlbEntry, paddr) as i32;
-    pub const TLBE_DIRECT: i32 = offset_of!(TlbEntry, direct) as i32;
 
     pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
     pub const RIP: i32 = offset_of!(CpuState, rip) as i32;
@@ -244,14 +245,6 @@ unsafe extern "C" fn helper_rest(ctx: *mut JitCtx, idx: u64) -> u64 {
     while i < n && unsafe { helper_step(ctx, i) } == CONTINUE {
         i += 1;
     }
-    LEAVE
-}
-
-unsafe extern "C" fn helper_interp(ctx: *mut JitCtx) -> u64 {
-    // SAFETY: as in `helper_step`.
-    let ctx = unsafe { &mut *ctx };
-    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, ctx_block(ctx)) };
-    ctx.exit = cpu.exec_block(bus, block, ctx.end);
     LEAVE
 }
 

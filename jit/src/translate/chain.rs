@@ -3,20 +3,26 @@
 //! An exit first commits the state (as any exit does), then picks a
 //! `ChainSlot`: one of the block's own (a static target), the return
 //! stack's guess (RET), or the indirect table entry for the target. The
+//! exit tail-calls the chain stub with it. The stub, compiled once per code
+//! generation, holds the checks every exit would otherwise repeat: the
 //! slot is used only if it describes exactly the block the run loop would
 //! pick (target RIP, CS base, code size and CPL, code and TLB epochs, CS
-//! limit over the whole block) and the run loop would not stop first
-//! (budget reached, a poll pending, and for blocks that ran interpreter
-//! handlers: halted, TF, DR7 breakpoints, an interrupt shadow). Then the
-//! exit tail-calls the successor's code with the context switched to its
-//! node. Otherwise it returns to the run loop, leaving the slot's address
-//! so the loop can fill it with the block it finds.
+//! limit over the whole block) and the run loop would run that block's
+//! code whole (budget for all of it, no poll pending, and for blocks that
+//! ran interpreter handlers: not halted, no TF, no DR7 breakpoints, no
+//! interrupt shadow). Then the stub tail-calls the successor's code with
+//! the context switched to its node. Otherwise it returns to the run loop,
+//! leaving the slot's address so the loop can fill it with the block it
+//! finds. Keeping this out of every block makes blocks smaller and their
+//! compiles faster; at run time it costs one more jump per transition.
 
-use super::{mem, Tx};
+use super::{mem, Translator, Tx};
 use crate::runtime::{off, CONTINUE};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64};
-use cranelift_codegen::ir::{InstBuilder, Value};
+use cranelift_codegen::ir::types::{I32, I64, I8};
+use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, Signature, UserFuncName, Value};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use leap_cpu::state::{CS, FLAG_TF};
 use leap_cpu::tier::{IND_SIZE, RAS_SIZE};
 
@@ -75,22 +81,14 @@ impl Tx<'_> {
     }
 
     /// Leave the block for `target` (the RIP the tracking now holds, with
-    /// the last instruction counted): write everything back, then enter
-    /// the successor directly if the slot `pick` finds is valid, or return
-    /// to the run loop.
+    /// the last instruction counted): write everything back, pick the
+    /// slot, and tail-call the shared chain stub, which enters the
+    /// successor directly if the slot is valid or returns to the run loop.
     pub(super) fn leave_via(&mut self, target: Value, pick: Pick) {
         debug_assert_eq!(self.ptr, I64, "64-bit hosts only");
         self.writeback();
-        let ic = if self.t.ic_loaded {
-            let v = self.b.use_var(self.v.ic);
-            self.b.ins().iadd_imm_s(v, self.t.ic_add as i64)
-        } else {
-            self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT)
-        };
         let p = self.ptr;
         let node = self.b.ins().load(p, mem(), self.ctx, off::CTX_NODE);
-        let chain = self.b.ins().load(p, mem(), self.cpu, off::CPU_CHAIN);
-        let epoch = self.load64(self.cpu, off::CPU_CODE_EPOCH);
         let slot = match pick {
             Pick::Own(i) => self.own_slot(node, i),
             Pick::Sel(c) => {
@@ -98,8 +96,12 @@ impl Tx<'_> {
                 let s1 = self.own_slot(node, 1);
                 self.b.ins().select(c, s0, s1)
             }
-            Pick::Ind => self.table_slot(chain, target),
+            Pick::Ind => {
+                let chain = self.b.ins().load(p, mem(), self.cpu, off::CPU_CHAIN);
+                self.table_slot(chain, target)
+            }
             Pick::Ret => {
+                let chain = self.b.ins().load(p, mem(), self.cpu, off::CPU_CHAIN);
                 // Pop whether or not the guess is right, as a CPU's return
                 // stack does.
                 let top = self.load64(chain, off::CH_RAS_TOP);
@@ -121,79 +123,159 @@ impl Tx<'_> {
                 self.b.ins().select(hit, guess, t)
             }
         };
-
-        // Would the run loop pick this slot's block?
-        let srip = self.load64(slot, off::SLOT_RIP);
-        let mut ok = self.b.ins().icmp(IntCC::Equal, srip, target);
-        let cpl = self.b.ins().uload8(I64, mem(), self.state, off::CPL);
-        let meta = self.b.ins().ishl_imm_s(cpl, 8);
-        let meta = self.b.ins().bor_imm_s(meta, self.code_size as i64);
-        let smeta = self.load64(slot, off::SLOT_META);
-        let c = self.b.ins().icmp(IntCC::Equal, smeta, meta);
-        ok = self.b.ins().band(ok, c);
-        let sepoch = self.load64(slot, off::SLOT_EPOCH);
-        let c = self.b.ins().icmp(IntCC::Equal, sepoch, epoch);
-        ok = self.b.ins().band(ok, c);
-        let tlb = self.load64(self.cpu, off::CPU_TLB_EPOCH);
-        let stlb = self.load64(slot, off::SLOT_TLB_EPOCH);
-        let c = self.b.ins().icmp(IntCC::Equal, stlb, tlb);
-        ok = self.b.ins().band(ok, c);
-        if !self.code64() {
-            let base = self.load64(self.state, off::seg_base(CS));
-            let sbase = self.load64(slot, off::SLOT_CS_BASE);
-            let c = self.b.ins().icmp(IntCC::Equal, sbase, base);
-            ok = self.b.ins().band(ok, c);
-            let last = self.load64(slot, off::SLOT_LAST);
-            let end = self.b.ins().iadd(target, last);
-            let lim = self.b.ins().load(I32, mem(), self.state, off::CS_LIMIT);
-            let lim = self.b.ins().uextend(I64, lim);
-            let c = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, lim);
-            ok = self.b.ins().band(ok, c);
-        }
-        let hit = self.b.create_block();
-        let miss = self.b.create_block();
-        self.b.ins().brif(ok, hit, &[], miss, &[]);
-
-        self.b.switch_to_block(miss);
-        self.b.ins().store(mem(), slot, chain, off::CH_MISS);
-        self.b.ins().store(mem(), epoch, chain, off::CH_MISS_EPOCH);
-        let c = self.imm(CONTINUE);
-        self.b.ins().jump(self.leave, &[c.into()]);
-
-        // Would the run loop stop before the next block?
-        self.b.switch_to_block(hit);
-        let end = self.end.expect("entry check loads the budget");
-        let mut stop = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, ic, end);
-        let poll = self.b.ins().uload8(I64, mem(), self.cpu, off::CPU_POLL);
-        let c = self.b.ins().icmp_imm_s(IntCC::NotEqual, poll, 0);
-        stop = self.b.ins().bor(stop, c);
-        if self.full_stop {
-            let h = self.b.ins().uload8(I64, mem(), self.cpu, off::CPU_HALTED);
-            let bits = self.load64(self.state, off::F_BITS);
-            let tf = self.b.ins().band_imm_s(bits, FLAG_TF as i64);
-            let dr7 = self.load64(self.state, off::DR7);
-            let dr7 = self.b.ins().band_imm_s(dr7, 0xff);
-            let any = self.b.ins().bor(h, tf);
-            let any = self.b.ins().bor(any, dr7);
-            let c = self.b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
-            stop = self.b.ins().bor(stop, c);
-            let until = self.load64(self.cpu, off::CPU_INHIBIT);
-            let c = self.b.ins().icmp(IntCC::UnsignedLessThan, ic, until);
-            stop = self.b.ins().bor(stop, c);
-        }
-        let go = self.b.create_block();
-        let c = self.imm(CONTINUE);
-        self.b.ins().brif(stop, self.leave, &[c.into()], go, &[]);
-
-        self.b.switch_to_block(go);
-        let next = self.b.ins().load(p, mem(), slot, off::SLOT_NODE);
-        self.b.ins().store(mem(), next, self.ctx, off::CTX_NODE);
-        let entry = self.b.ins().load(p, mem(), next, off::NODE_ENTRY);
+        let info = self.code_size as i64 | if self.full_stop { STUB_FULL_STOP } else { 0 };
+        let info = self.b.ins().iconst(I64, info);
+        let stub = self.b.ins().load(p, mem(), self.ctx, off::CTX_STUB);
         self.b
             .ins()
-            .return_call_indirect(self.sig_block, entry, &[self.ctx]);
+            .return_call_indirect(self.sig_stub, stub, &[self.ctx, slot, info]);
+    }
+}
+
+/// `info` argument of the chain stub: the leaving block's code size (low
+/// byte), and this bit when it ran interpreter handlers.
+pub(crate) const STUB_FULL_STOP: i64 = 1 << 8;
+
+impl Translator {
+    /// The chain stub's signature: `(ctx, slot, info) -> u64`, `tail`.
+    pub fn stub_signature(&self) -> Signature {
+        let mut sig = Signature::new(CallConv::Tail);
+        for _ in 0..3 {
+            sig.params.push(AbiParam::new(self.ptr));
+        }
+        sig.returns.push(AbiParam::new(I64));
+        sig
+    }
+
+    /// The code every block exit tail-calls (one copy per code generation,
+    /// so blocks stay small): with RIP and the count already in memory,
+    /// use `slot` only if it describes exactly the block the run loop would
+    /// pick (target RIP, CS base, code size and CPL, code and TLB epochs,
+    /// CS limit over the whole block) and the run loop would run that
+    /// block's code whole (budget for all its instructions, no poll
+    /// pending, no stale `end_block`, and after interpreter handlers: not
+    /// halted, no TF, no DR7 breakpoint, no interrupt shadow). Then enter
+    /// the successor with the context switched to its node. On a slot
+    /// mismatch, return to the run loop leaving the slot's address, so the
+    /// loop can fill it with the block it finds.
+    pub fn chain_stub(&self, fctx: &mut FunctionBuilderContext) -> Function {
+        let p = self.ptr;
+        let mut func =
+            Function::with_name_signature(UserFuncName::default(), self.stub_signature());
+        let sig_block = func.import_signature(self.signature());
+        let mut b = FunctionBuilder::new(&mut func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let prm = b.block_params(entry).to_vec();
+        let (ctx, slot, info) = (prm[0], prm[1], prm[2]);
+        let ld = |b: &mut FunctionBuilder, base: Value, o: i32| b.ins().load(I64, mem(), base, o);
+        let state = b.ins().load(p, mem(), ctx, off::CTX_STATE);
+        let cpu = b.ins().load(p, mem(), ctx, off::CTX_CPU);
+        let target = ld(&mut b, state, off::RIP);
+        let epoch = ld(&mut b, cpu, off::CPU_CODE_EPOCH);
+        let srip = ld(&mut b, slot, off::SLOT_RIP);
+        let mut ok = b.ins().icmp(IntCC::Equal, srip, target);
+        let cpl = b.ins().uload8(I64, mem(), state, off::CPL);
+        let meta = b.ins().ishl_imm_s(cpl, 8);
+        let size = b.ins().band_imm_s(info, 0xff);
+        let meta = b.ins().bor(meta, size);
+        let smeta = ld(&mut b, slot, off::SLOT_META);
+        let c = b.ins().icmp(IntCC::Equal, smeta, meta);
+        ok = b.ins().band(ok, c);
+        let sepoch = ld(&mut b, slot, off::SLOT_EPOCH);
+        let c = b.ins().icmp(IntCC::Equal, sepoch, epoch);
+        ok = b.ins().band(ok, c);
+        let tlb = ld(&mut b, cpu, off::CPU_TLB_EPOCH);
+        let stlb = ld(&mut b, slot, off::SLOT_TLB_EPOCH);
+        let c = b.ins().icmp(IntCC::Equal, stlb, tlb);
+        ok = b.ins().band(ok, c);
+
+        // Outside 64-bit code the slot also needs the same CS base and the
+        // whole target block inside CS's limit.
+        let seg = b.create_block();
+        let checked = b.create_block();
+        b.append_block_param(checked, I8);
+        let code64 = b.ins().icmp_imm_s(IntCC::Equal, size, 8);
+        b.ins().brif(code64, checked, &[ok.into()], seg, &[]);
+        b.switch_to_block(seg);
+        let base = ld(&mut b, state, off::seg_base(CS));
+        let sbase = ld(&mut b, slot, off::SLOT_CS_BASE);
+        let c = b.ins().icmp(IntCC::Equal, sbase, base);
+        let ok2 = b.ins().band(ok, c);
+        let last = ld(&mut b, slot, off::SLOT_LAST);
+        let end = b.ins().iadd(target, last);
+        let lim = b.ins().load(I32, mem(), state, off::CS_LIMIT);
+        let lim = b.ins().uextend(I64, lim);
+        let c = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, lim);
+        let ok2 = b.ins().band(ok2, c);
+        b.ins().jump(checked, &[ok2.into()]);
+
+        b.switch_to_block(checked);
+        let ok = b.block_params(checked)[0];
+        let hit = b.create_block();
+        let miss = b.create_block();
+        b.ins().brif(ok, hit, &[], miss, &[]);
+
+        b.switch_to_block(miss);
+        let chain = b.ins().load(p, mem(), cpu, off::CPU_CHAIN);
+        b.ins().store(mem(), slot, chain, off::CH_MISS);
+        b.ins().store(mem(), epoch, chain, off::CH_MISS_EPOCH);
+        let cont = b.ins().iconst(I64, CONTINUE as i64);
+        b.ins().return_(&[cont]);
+
+        // Would the run loop stop before the next block, or hand it to the
+        // interpreter because the budget ends inside it?
+        b.switch_to_block(hit);
+        let next = b.ins().load(p, mem(), slot, off::SLOT_NODE);
+        let ic = ld(&mut b, cpu, off::CPU_ICOUNT);
+        let len = ld(&mut b, next, off::NODE_LEN);
+        let budget = b.ins().load(I64, mem(), ctx, off::CTX_END);
+        let last = b.ins().iadd(ic, len);
+        let last = b.ins().iadd_imm_s(last, -1);
+        let mut stop = b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, last, budget);
+        let poll = b.ins().uload8(I64, mem(), cpu, off::CPU_POLL);
+        let eb = b.ins().uload8(I64, mem(), cpu, off::CPU_END_BLOCK);
+        let any = b.ins().bor(poll, eb);
+        let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
+        stop = b.ins().bor(stop, c);
+        let full = b.create_block();
+        let decided = b.create_block();
+        b.append_block_param(decided, I8);
+        let fs = b.ins().band_imm_s(info, STUB_FULL_STOP);
+        b.ins().brif(fs, full, &[], decided, &[stop.into()]);
+        b.switch_to_block(full);
+        let h = b.ins().uload8(I64, mem(), cpu, off::CPU_HALTED);
+        let bits = ld(&mut b, state, off::F_BITS);
+        let tf = b.ins().band_imm_s(bits, FLAG_TF as i64);
+        let dr7 = ld(&mut b, state, off::DR7);
+        let dr7 = b.ins().band_imm_s(dr7, 0xff);
+        let any = b.ins().bor(h, tf);
+        let any = b.ins().bor(any, dr7);
+        let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
+        let stop2 = b.ins().bor(stop, c);
+        let until = ld(&mut b, cpu, off::CPU_INHIBIT);
+        let c = b.ins().icmp(IntCC::UnsignedLessThan, ic, until);
+        let stop2 = b.ins().bor(stop2, c);
+        b.ins().jump(decided, &[stop2.into()]);
+
+        b.switch_to_block(decided);
+        let stop = b.block_params(decided)[0];
+        let go = b.create_block();
+        let out = b.create_block();
+        b.ins().brif(stop, out, &[], go, &[]);
+        b.switch_to_block(out);
+        let cont = b.ins().iconst(I64, CONTINUE as i64);
+        b.ins().return_(&[cont]);
+
+        b.switch_to_block(go);
+        b.ins().store(mem(), next, ctx, off::CTX_NODE);
+        let entry = b.ins().load(p, mem(), next, off::NODE_ENTRY);
+        b.ins().return_call_indirect(sig_block, entry, &[ctx]);
+        b.seal_all_blocks();
+        b.finalize(self.frontend);
+        func
     }
 }

@@ -107,31 +107,25 @@ impl Tx<'_> {
     }
 
     /// The TLB hit of `read_mem`/`write_mem` for `lin`: host address and
-    /// the miss condition (also: page straddle, not direct RAM, a
-    /// misaligned access at CPL 3 where #AC may apply).
+    /// the miss condition (which also covers: page straddle, not direct
+    /// RAM, and every access while #AC checking is on).
     ///
-    /// The tag is compared with the page of the access's last byte, at the
-    /// slot of its first: an access that crosses a page (or runs past 4
-    /// GiB in 32-bit code) looks for a page that slot never holds, so the
-    /// straddle check costs nothing.
+    /// One compare decides: the tag of the slot of the access's first byte
+    /// against the page of its last byte with the bits this CPL wants
+    /// (`Tx::load_cpl`). An access that crosses a page (or runs past 4 GiB
+    /// in 32-bit code) looks for a page that slot never holds, an indirect
+    /// entry has `TAG_INDIRECT` set, and with #AC checking on the wanted
+    /// bits match no tag.
     fn tlb(&mut self, lin: Value, size: u8, write: bool) -> Access {
+        const _: () = assert!(off::TLBE_SIZE == 32);
         let table = if write { self.tlb_write } else { self.tlb_read }
             .expect("entry loaded the TLB pointers");
         let ram = self.ram.expect("entry loaded the RAM pointer");
-        let (user, tag_bits) = self.user.expect("entry loaded CPL");
+        let tag_bits = self.user.expect("entry loaded CPL");
         let b = &mut self.b;
-        let page_off = b.ins().band_imm_s(lin, 0xfff);
-        let mut fail = b.ins().iconst(I8, 0);
-        // A 16-byte operand is two 8-byte accesses for alignment checking.
-        let unit = size.min(8);
-        if unit > 1 {
-            let mis = b.ins().band_imm_s(lin, unit as i64 - 1);
-            let mis = b.ins().icmp_imm_s(IntCC::NotEqual, mis, 0);
-            fail = b.ins().band(mis, user);
-        }
-        let slot = b.ins().ushr_imm_s(lin, 12);
-        let slot = b.ins().band_imm_s(slot, 0xff);
-        let slot = b.ins().imul_imm_s(slot, off::TLBE_SIZE);
+        // (lin >> 12 & 0xff) * 32
+        let slot = b.ins().ushr_imm_s(lin, 7);
+        let slot = b.ins().band_imm_s(slot, 0xff << 5);
         let slot = if self.ptr == I64 {
             slot
         } else {
@@ -139,15 +133,16 @@ impl Tx<'_> {
         };
         let e = b.ins().iadd(table, slot);
         let tag = b.ins().load(I64, super::mem(), e, off::TLBE_TAG);
-        let last = b.ins().iadd_imm_s(lin, size as i64 - 1);
+        let last = if size > 1 {
+            b.ins().iadd_imm_s(lin, size as i64 - 1)
+        } else {
+            lin
+        };
         let want = b.ins().band_imm_s(last, PAGE_MASK as i64);
         let want = b.ins().bor(want, tag_bits);
-        let miss = b.ins().icmp(IntCC::NotEqual, tag, want);
-        let direct = b.ins().load(I8, super::mem(), e, off::TLBE_DIRECT);
-        let indirect = b.ins().icmp_imm_s(IntCC::Equal, direct, 0);
-        let fail = b.ins().bor(fail, miss);
-        let fail = b.ins().bor(fail, indirect);
+        let fail = b.ins().icmp(IntCC::NotEqual, tag, want);
         let paddr = b.ins().load(I64, super::mem(), e, off::TLBE_PADDR);
+        let page_off = b.ins().band_imm_s(lin, 0xfff);
         let pa = b.ins().bor(paddr, page_off);
         let pa = if self.ptr == I64 {
             pa

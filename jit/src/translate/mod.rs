@@ -4,10 +4,10 @@
 //! the block's instructions in order, with the interpreter's block-loop
 //! contract (`Cpu::exec_block`):
 //!
-//! - On entry, if the block could run into the instruction budget before
-//!   its last instruction, or a stale `end_block` is set, the whole block
-//!   is handed to the interpreter (`Helpers::interp`), so the compiled path
-//!   itself never needs a budget check.
+//! - The code is entered (by `CompiledBlock::run` or the chain stub) only
+//!   when the instruction budget covers the whole block and no stale
+//!   `end_block` is set; otherwise the interpreter runs the block. So the
+//!   compiled path itself never needs a budget check.
 //! - Instructions in [`InlineForm`] are emitted as IR. Guest registers live
 //!   in Cranelift variables, loaded on first use and written back (only
 //!   those changed) before every helper call and at every exit. RIP and the
@@ -37,7 +37,7 @@ pub use sse::{FpOp, IntOp, SseOp};
 
 use crate::runtime::{ip_mask, off};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I64, I8};
+use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{
     AbiParam, Block as IrBlock, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type,
     UserFuncName, Value,
@@ -48,6 +48,8 @@ use iced_x86::{Mnemonic, OpKind as IOp};
 use leap_cpu::blocks::Block;
 use leap_cpu::flags::size_mask;
 use leap_cpu::insn::{Insn, OpKind, Operand};
+use leap_cpu::mmu::TAG_VALID;
+use leap_cpu::state::{CR0_AM, FLAG_AC};
 
 /// Two-operand ALU instructions emitted inline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -401,6 +403,7 @@ impl Translator {
             func.import_signature(self.helper_sig(&[p])),
             func.import_signature(self.helper_sig(&[p, I64, I64, I64])),
             func.import_signature(self.signature()),
+            func.import_signature(self.stub_signature()),
         ];
         let mut b = FunctionBuilder::new(func, fctx);
         let entry = b.create_block();
@@ -432,9 +435,8 @@ impl Translator {
             sig_ptr_i64: sigs[0],
             sig_ptr: sigs[1],
             sig_raise: sigs[2],
-            sig_block: sigs[3],
+            sig_stub: sigs[4],
             leave,
-            end: None,
             full_stop: false,
             gpr,
             v: vars,
@@ -559,12 +561,10 @@ struct Tx<'f> {
     sig_ptr_i64: SigRef,
     sig_ptr: SigRef,
     sig_raise: SigRef,
-    /// A block's own signature (chained tail calls).
-    sig_block: SigRef,
+    /// The chain stub's signature (every exit tail-calls it).
+    sig_stub: SigRef,
     /// Returns its parameter.
     leave: IrBlock,
-    /// `JitCtx::end`, loaded at entry.
-    end: Option<Value>,
     /// The block runs some instruction in the interpreter, which may halt,
     /// set TF, arm a breakpoint or start an interrupt shadow: chained exits
     /// must check for those too.
@@ -581,10 +581,10 @@ struct Tx<'f> {
     ram: Option<Value>,
     tlb_read: Option<Value>,
     tlb_write: Option<Value>,
-    /// CPL is 3 (`I8`), and the TLB tag's low bits for this CPL
-    /// (`TAG_USER`, `TAG_VALID`): loaded at entry for blocks with inline
-    /// memory accesses, again after each interpreter step.
-    user: Option<(Value, Value)>,
+    /// The TLB tag's low bits an inline access wants (see `load_cpl`):
+    /// loaded at entry for blocks with inline memory accesses, again after
+    /// each interpreter step.
+    user: Option<Value>,
     mask: u64,
     code_size: u8,
     /// Set when the block branches back to its own start: the branch
@@ -601,6 +601,8 @@ struct LoopHead {
     /// Epochs at entry: the block stays valid while they hold.
     code_epoch: Value,
     tlb_epoch: Value,
+    /// `JitCtx::end`, the budget.
+    end: Value,
     insns: usize,
 }
 
@@ -664,7 +666,7 @@ impl Tx<'_> {
             looping: false,
         };
         self.full_stop = forms.iter().any(|f| f.is_none());
-        self.entry_check(n, memory);
+        self.entry_loads(memory);
         // A loop made only of inline instructions runs as a host loop
         // (helpers may halt, set TF or an interrupt shadow: those leave).
         if !self.full_stop
@@ -707,29 +709,10 @@ impl Tx<'_> {
         stats
     }
 
-    /// Hand the block to the interpreter when the budget would stop it
-    /// before its last instruction, or when `end_block` is already set.
-    fn entry_check(&mut self, n: usize, memory: bool) {
-        let b = &mut self.b;
-        let ic0 = b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
-        let end = b.ins().load(I64, mem(), self.ctx, off::CTX_END);
-        self.end = Some(end);
-        let eb = b.ins().load(I8, mem(), self.cpu, off::CPU_END_BLOCK);
-        let eb = b.ins().icmp_imm_s(IntCC::NotEqual, eb, 0);
-        let slow = if n > 1 {
-            let last = b.ins().iadd_imm_s(ic0, n as i64 - 1);
-            let over = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, last, end);
-            b.ins().bor(over, eb)
-        } else {
-            eb
-        };
-        let interp = b.create_block();
-        let fast = b.create_block();
-        b.ins().brif(slow, interp, &[], fast, &[]);
-        b.switch_to_block(interp);
-        let r = self.call(off::H_INTERP, self.sig_ptr, &[self.ctx]);
-        self.b.ins().jump(self.leave, &[r.into()]);
-        self.b.switch_to_block(fast);
+    /// Load what the whole block uses: the count, and for blocks with
+    /// inline memory accesses the RAM and TLB pointers and CPL.
+    fn entry_loads(&mut self, memory: bool) {
+        let ic0 = self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
         self.b.def_var(self.v.ic, ic0);
         self.t.ic_loaded = true;
         if memory {
@@ -758,6 +741,7 @@ impl Tx<'_> {
         }
         let code_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
         let tlb_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
+        let end = self.b.ins().load(I64, mem(), self.ctx, off::CTX_END);
         let head = self.b.create_block();
         self.b.ins().jump(head, &[]);
         self.b.switch_to_block(head);
@@ -771,6 +755,7 @@ impl Tx<'_> {
             track: self.t,
             code_epoch,
             tlb_epoch,
+            end,
             insns: block.insns.len(),
         });
     }
@@ -786,7 +771,7 @@ impl Tx<'_> {
         // instruction but one (the entry check's condition).
         let ic_next = self.b.ins().iadd_imm_s(ic, self.t.ic_add as i64 + 1);
         let last = self.b.ins().iadd_imm_s(ic_next, lp.insns as i64 - 1);
-        let end = self.end.expect("entry check loads the budget");
+        let end = lp.end;
         let over = self
             .b
             .ins()
@@ -849,9 +834,20 @@ impl Tx<'_> {
         let cpl = b.ins().uload8(I64, mem(), self.state, off::CPL);
         let user = b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
         let u = b.ins().uextend(I64, user);
+        // With #AC checking on (CPL 3, CR0.AM, EFLAGS.AC: only helpers
+        // change them) ask for a tag bit no entry has, so every access
+        // takes the interpreter's path, which checks alignment.
+        const _: () = assert!(CR0_AM == FLAG_AC);
+        let cr0 = b.ins().load(I64, mem(), self.state, off::CR0);
+        let fl = b.ins().load(I64, mem(), self.state, off::F_BITS);
+        let ac = b.ins().band(cr0, fl);
+        let ac = b.ins().ushr_imm_s(ac, FLAG_AC.trailing_zeros() as i64 - 3);
+        let ac = b.ins().band_imm_s(ac, 8);
+        let ac = b.ins().imul(ac, u);
         let u = b.ins().ishl_imm_s(u, 1);
-        let bits = b.ins().bor_imm_s(u, 1);
-        self.user = Some((user, bits));
+        let bits = b.ins().bor_imm_s(u, TAG_VALID as i64);
+        let bits = b.ins().bor(bits, ac);
+        self.user = Some(bits);
     }
 
     /// Call helper at `slot` of the helper table; returns its result.
