@@ -1127,3 +1127,44 @@ fn long_mode_memory() {
         assert!(got.inline > 0);
     }
 }
+
+/// #AC: at CPL 3 with CR0.AM and EFLAGS.AC a misaligned access faults,
+/// even when the TLB holds the page (the inline path must not take it);
+/// with EFLAGS.AC clear the same access is an ordinary inline hit.
+#[test]
+fn misaligned_access_at_cpl3_faults_only_with_ac() {
+    let mut jit = Jit::new().unwrap();
+    let value = 0x1122_3344u64;
+    for ac in [true, false] {
+        let what = if ac { "AC set" } else { "AC clear" };
+        let code = assemble(32, &|a| {
+            a.mov(eax, dword_ptr(esi + 1))?;
+            a.mov(dword_ptr(esi + 9), eax)?;
+            a.nop()?;
+            a.jmp(0x4000u64)
+        });
+        let mut cpus = [pm32(&code), pm32(&code)];
+        for c in cpus.iter_mut() {
+            c.mem.write_ram(0x9001, 4, value);
+            c.s.gpr[ESI] = 0x9000;
+            c.s.cr0 |= CR0_AM;
+            c.s.cpl = 3;
+            let bits = c.s.flags.raw_bits();
+            c.s.flags
+                .set_raw(if ac { bits | FLAG_AC } else { bits & !FLAG_AC });
+            // Warm the user-mode TLB entries with aligned accesses.
+            c.read_mem(&mut NullBus, DS, 0x9000, 4).unwrap();
+            c.write_mem(&mut NullBus, DS, 0x9008, 4, 0).unwrap();
+        }
+        let [mut a, mut b] = cpus;
+        let (_, t) = lockstep(&mut jit, &mut a, &mut b, 1, &mut |_| u64::MAX, what);
+        assert_eq!(t.inline, 4, "{what}: the block is all inline");
+        if ac {
+            assert_ne!(a.s.gpr[EAX], value, "{what}: the load faulted");
+            assert_eq!(a.mem.read_ram(0x9009, 4), 0, "{what}: no store");
+        } else {
+            assert_eq!(a.s.gpr[EAX], value, "{what}");
+            assert_eq!(a.mem.read_ram(0x9009, 4), value, "{what}");
+        }
+    }
+}

@@ -768,7 +768,7 @@ impl Tx<'_> {
         let saved = self.t;
         let ic = self.b.use_var(self.v.ic);
         // The count after this iteration, and after the next one's last
-        // instruction but one (the entry check's condition).
+        // instruction but one (the condition for entering a block).
         let ic_next = self.b.ins().iadd_imm_s(ic, self.t.ic_add as i64 + 1);
         let last = self.b.ins().iadd_imm_s(ic_next, lp.insns as i64 - 1);
         let end = lp.end;
