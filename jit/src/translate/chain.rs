@@ -19,7 +19,7 @@
 use super::{mem, Translator, Tx};
 use crate::runtime::{off, CONTINUE};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64, I8};
+use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, Signature, UserFuncName, Value};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -132,6 +132,31 @@ impl Tx<'_> {
     }
 }
 
+fn ld(b: &mut FunctionBuilder, base: Value, o: i32) -> Value {
+    b.ins().load(I64, mem(), base, o)
+}
+
+/// `acc` refined by `more` where `when` is set at run time (a side block
+/// that rejoins), `acc` as it is otherwise: checks that only some exits
+/// need cost the others one branch.
+fn only_when(
+    b: &mut FunctionBuilder,
+    when: Value,
+    acc: Value,
+    more: impl FnOnce(&mut FunctionBuilder, Value) -> Value,
+) -> Value {
+    let side = b.create_block();
+    let join = b.create_block();
+    let ty = b.func.dfg.value_type(acc);
+    b.append_block_param(join, ty);
+    b.ins().brif(when, side, &[], join, &[acc.into()]);
+    b.switch_to_block(side);
+    let v = more(b, acc);
+    b.ins().jump(join, &[v.into()]);
+    b.switch_to_block(join);
+    b.block_params(join)[0]
+}
+
 /// `info` argument of the chain stub: the leaving block's code size (low
 /// byte), and this bit when it ran interpreter handlers.
 pub(crate) const STUB_FULL_STOP: i64 = 1 << 8;
@@ -169,7 +194,6 @@ impl Translator {
         b.switch_to_block(entry);
         let prm = b.block_params(entry).to_vec();
         let (ctx, slot, info) = (prm[0], prm[1], prm[2]);
-        let ld = |b: &mut FunctionBuilder, base: Value, o: i32| b.ins().load(I64, mem(), base, o);
         let state = b.ins().load(p, mem(), ctx, off::CTX_STATE);
         let cpu = b.ins().load(p, mem(), ctx, off::CTX_CPU);
         let target = ld(&mut b, state, off::RIP);
@@ -193,36 +217,29 @@ impl Translator {
 
         // Outside 64-bit code the slot also needs the same CS base and the
         // whole target block inside CS's limit.
-        let seg = b.create_block();
-        let checked = b.create_block();
-        b.append_block_param(checked, I8);
-        let code64 = b.ins().icmp_imm_s(IntCC::Equal, size, 8);
-        b.ins().brif(code64, checked, &[ok.into()], seg, &[]);
-        b.switch_to_block(seg);
-        let base = ld(&mut b, state, off::seg_base(CS));
-        let sbase = ld(&mut b, slot, off::SLOT_CS_BASE);
-        let c = b.ins().icmp(IntCC::Equal, sbase, base);
-        let ok2 = b.ins().band(ok, c);
-        let last = ld(&mut b, slot, off::SLOT_LAST);
-        let end = b.ins().iadd(target, last);
-        let lim = b.ins().load(I32, mem(), state, off::CS_LIMIT);
-        let lim = b.ins().uextend(I64, lim);
-        let c = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, lim);
-        let ok2 = b.ins().band(ok2, c);
-        b.ins().jump(checked, &[ok2.into()]);
-
-        b.switch_to_block(checked);
-        let ok = b.block_params(checked)[0];
+        let not64 = b.ins().icmp_imm_s(IntCC::NotEqual, size, 8);
+        let ok = only_when(&mut b, not64, ok, |b, ok| {
+            let base = ld(b, state, off::seg_base(CS));
+            let sbase = ld(b, slot, off::SLOT_CS_BASE);
+            let c = b.ins().icmp(IntCC::Equal, sbase, base);
+            let ok = b.ins().band(ok, c);
+            let last = ld(b, slot, off::SLOT_LAST);
+            let end = b.ins().iadd(target, last);
+            let lim = b.ins().load(I32, mem(), state, off::CS_LIMIT);
+            let lim = b.ins().uextend(I64, lim);
+            let c = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, lim);
+            b.ins().band(ok, c)
+        });
         let hit = b.create_block();
         let miss = b.create_block();
+        let out = b.create_block();
         b.ins().brif(ok, hit, &[], miss, &[]);
 
         b.switch_to_block(miss);
         let chain = b.ins().load(p, mem(), cpu, off::CPU_CHAIN);
         b.ins().store(mem(), slot, chain, off::CH_MISS);
         b.ins().store(mem(), epoch, chain, off::CH_MISS_EPOCH);
-        let cont = b.ins().iconst(I64, CONTINUE as i64);
-        b.ins().return_(&[cont]);
+        b.ins().jump(out, &[]);
 
         // Would the run loop stop before the next block, or hand it to the
         // interpreter because the budget ends inside it?
@@ -241,30 +258,22 @@ impl Translator {
         let any = b.ins().bor(poll, eb);
         let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
         stop = b.ins().bor(stop, c);
-        let full = b.create_block();
-        let decided = b.create_block();
-        b.append_block_param(decided, I8);
         let fs = b.ins().band_imm_s(info, STUB_FULL_STOP);
-        b.ins().brif(fs, full, &[], decided, &[stop.into()]);
-        b.switch_to_block(full);
-        let h = b.ins().uload8(I64, mem(), cpu, off::CPU_HALTED);
-        let bits = ld(&mut b, state, off::F_BITS);
-        let tf = b.ins().band_imm_s(bits, FLAG_TF as i64);
-        let dr7 = ld(&mut b, state, off::DR7);
-        let dr7 = b.ins().band_imm_s(dr7, 0xff);
-        let any = b.ins().bor(h, tf);
-        let any = b.ins().bor(any, dr7);
-        let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
-        let stop2 = b.ins().bor(stop, c);
-        let until = ld(&mut b, cpu, off::CPU_INHIBIT);
-        let c = b.ins().icmp(IntCC::UnsignedLessThan, ic, until);
-        let stop2 = b.ins().bor(stop2, c);
-        b.ins().jump(decided, &[stop2.into()]);
-
-        b.switch_to_block(decided);
-        let stop = b.block_params(decided)[0];
+        let stop = only_when(&mut b, fs, stop, |b, stop| {
+            let h = b.ins().uload8(I64, mem(), cpu, off::CPU_HALTED);
+            let bits = ld(b, state, off::F_BITS);
+            let tf = b.ins().band_imm_s(bits, FLAG_TF as i64);
+            let dr7 = ld(b, state, off::DR7);
+            let dr7 = b.ins().band_imm_s(dr7, 0xff);
+            let any = b.ins().bor(h, tf);
+            let any = b.ins().bor(any, dr7);
+            let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
+            let stop = b.ins().bor(stop, c);
+            let until = ld(b, cpu, off::CPU_INHIBIT);
+            let c = b.ins().icmp(IntCC::UnsignedLessThan, ic, until);
+            b.ins().bor(stop, c)
+        });
         let go = b.create_block();
-        let out = b.create_block();
         b.ins().brif(stop, out, &[], go, &[]);
         b.switch_to_block(out);
         let cont = b.ins().iconst(I64, CONTINUE as i64);

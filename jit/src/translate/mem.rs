@@ -124,8 +124,9 @@ impl Tx<'_> {
         let tag_bits = self.user.expect("entry loaded CPL");
         let b = &mut self.b;
         // (lin >> 12 & 0xff) * 32
-        let slot = b.ins().ushr_imm_s(lin, 7);
-        let slot = b.ins().band_imm_s(slot, 0xff << 5);
+        let scale = off::TLBE_SIZE.trailing_zeros() as i64;
+        let slot = b.ins().ushr_imm_s(lin, 12 - scale);
+        let slot = b.ins().band_imm_s(slot, 0xff << scale);
         let slot = if self.ptr == I64 {
             slot
         } else {
