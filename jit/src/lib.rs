@@ -171,12 +171,21 @@ impl Jit {
         let mut fctx = FunctionBuilderContext::new();
         let mut define = |func: cranelift_codegen::ir::Function| -> Result<*const u8, JitError> {
             ctx.func = func;
+            ctx.set_disasm(dump_path().is_some());
             let id = module
                 .declare_anonymous_function(&ctx.func.signature)
                 .map_err(err)?;
             module
                 .define_function(id, &mut ctx)
                 .map_err(|e| err(format!("{e:?}")))?;
+            if let (Some(path), Some(code)) = (dump_path(), ctx.compiled_code()) {
+                let text = format!(
+                    "=== runtime function, {} bytes\n{}",
+                    code.code_info().total_size,
+                    code.vcode.as_deref().unwrap_or("")
+                );
+                append_dump(path, &text);
+            }
             module.clear_context(&mut ctx);
             module.finalize_definitions().map_err(err)?;
             Ok(module.get_finalized_function(id))
@@ -256,7 +265,6 @@ fn dump_path() -> Option<&'static str> {
 
 fn dump_block(path: &str, block: &Block, clif: &str, ctx: &Context) {
     use iced_x86::Formatter;
-    use std::io::Write;
     let mut text = format!(
         "=== block phys {:#x}, {} insns, code size {}\n",
         block.phys,
@@ -277,6 +285,11 @@ fn dump_block(path: &str, block: &Block, clif: &str, ctx: &Context) {
             text += v;
         }
     }
+    append_dump(path, &text);
+}
+
+fn append_dump(path: &str, text: &str) {
+    use std::io::Write;
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

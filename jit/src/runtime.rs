@@ -10,6 +10,7 @@ use core::mem::offset_of;
 use leap_cpu::blocks::Block;
 use leap_cpu::flags::LazyFlags;
 use leap_cpu::mmu::{Tlb, TlbEntry};
+use leap_cpu::state::{FLAG_CF, FLAG_OF};
 use leap_cpu::tier::{ChainSlot, ChainState, RasEntry};
 use leap_cpu::{Bus, Cpu, CpuState, Exception, Exit};
 
@@ -84,6 +85,9 @@ pub struct Helpers {
     pub cond: unsafe extern "C" fn(*const LazyFlags, u64) -> u64,
     /// CF of the lazy flags in memory.
     pub cf: unsafe extern "C" fn(*const LazyFlags) -> u64,
+    /// A rotate's CF and OF (given as flag bits) into the lazy flags in
+    /// memory, the other flags kept (`LazyFlags::set_rotate`). Returns 0.
+    pub rotate: unsafe extern "C" fn(*mut LazyFlags, u64) -> u64,
 }
 
 /// The one helper table; every `JitCtx` points at it.
@@ -93,6 +97,7 @@ pub static HELPERS: Helpers = Helpers {
     raise: helper_raise,
     cond: helper_cond,
     cf: helper_cf,
+    rotate: helper_rotate,
 };
 
 /// Field offsets used by the translator.
@@ -133,6 +138,7 @@ pub mod off {
     pub const H_RAISE: i32 = offset_of!(Helpers, raise) as i32;
     pub const H_COND: i32 = offset_of!(Helpers, cond) as i32;
     pub const H_CF: i32 = offset_of!(Helpers, cf) as i32;
+    pub const H_ROTATE: i32 = offset_of!(Helpers, rotate) as i32;
 
     pub const CPU_ICOUNT: i32 = offset_of!(Cpu, icount) as i32;
     pub const CPU_END_BLOCK: i32 = offset_of!(Cpu, end_block) as i32;
@@ -270,4 +276,10 @@ unsafe extern "C" fn helper_cond(flags: *const LazyFlags, cc: u64) -> u64 {
 unsafe extern "C" fn helper_cf(flags: *const LazyFlags) -> u64 {
     // SAFETY: as in `helper_cond`.
     unsafe { (*flags).cf() as u64 }
+}
+
+unsafe extern "C" fn helper_rotate(flags: *mut LazyFlags, v: u64) -> u64 {
+    // SAFETY: as in `helper_cond`.
+    unsafe { (*flags).set_rotate(v & FLAG_CF != 0, v & FLAG_OF != 0) };
+    0
 }

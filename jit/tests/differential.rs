@@ -105,10 +105,13 @@ fn random_insn(a: &mut Asm, r: &mut Rng) -> R {
             4 => a.inc(pick(r, &R8)),
             _ => a.dec(pick(r, &R8)),
         },
-        15 => match r.below(4) {
+        15 => match r.below(7) {
             0 => a.neg(pick(r, &R32)),
             1 => a.not(pick(r, &R32)),
             2 => a.shl(pick(r, &R32), (r.below(33)) as u32),
+            3 => a.rol(pick(r, &R32), (r.below(33)) as u32),
+            4 => a.ror(pick(r, &R16), (r.below(33)) as u32),
+            5 => a.rol(pick(r, &R8), (r.below(33)) as u32),
             _ => a.sar(pick(r, &R16), (r.below(17)) as u32),
         },
         16 => a.mov(dword_ptr(DATA + 4 * r.below(16)), pick(r, &R32)),
@@ -1021,6 +1024,191 @@ fn shift_counts_and_conditions() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// ROL/ROR change only CF and OF: after every kind of flag producer
+/// (lazy ALU/INC/shift records, explicit IMUL flags, an interpreter-run
+/// ADC whose record the block cannot see, a previous rotate), in every
+/// size, with counts that are 0, a multiple of the width or not, by
+/// immediate or CL; then every condition and the whole flag word.
+#[test]
+fn rotates_keep_other_flags() {
+    let mut jit = Jit::new().unwrap();
+    let mut n = 0;
+    for producer in 0..8u32 {
+        for left in [true, false] {
+            for size in [1u8, 2, 4] {
+                for count in [0u32, 1, 3, 8, 16, 31] {
+                    for by_cl in [false, true] {
+                        let cc = (producer * 5 + count) as u64 % 16;
+                        let prog = |a: &mut Asm| -> R {
+                            let mut t = a.create_label();
+                            a.mov(ecx, count)?;
+                            match producer {
+                                0 => a.add(eax, edx)?,
+                                1 => a.sub(edx, eax)?,
+                                2 => a.xor(ebx, edx)?,
+                                3 => a.inc(edx)?,
+                                4 => a.shl(edx, 3)?,
+                                5 => a.imul_2(edx, eax)?,
+                                6 => a.adc(edx, eax)?,
+                                _ => a.ror(ebx, 1)?,
+                            }
+                            match (left, size, by_cl) {
+                                (true, 4, false) => a.rol(eax, count)?,
+                                (true, 2, false) => a.rol(ax, count)?,
+                                (true, _, false) => a.rol(ah, count)?,
+                                (false, 4, false) => a.ror(eax, count)?,
+                                (false, 2, false) => a.ror(ax, count)?,
+                                (false, _, false) => a.ror(al, count)?,
+                                (true, 4, true) => a.rol(eax, cl)?,
+                                (true, 2, true) => a.rol(ax, cl)?,
+                                (true, _, true) => a.rol(al, cl)?,
+                                (false, 4, true) => a.ror(eax, cl)?,
+                                (false, 2, true) => a.ror(ax, cl)?,
+                                (false, _, true) => a.ror(ah, cl)?,
+                            }
+                            // The condition reads the rotate's record
+                            // inline; PUSHFD then reads it from memory.
+                            jcc!(a, cc, t)?;
+                            a.pushfd()?;
+                            a.hlt()?;
+                            a.set_label(&mut t)?;
+                            a.mov(edi, 1)?;
+                            a.pushfd()?;
+                            a.hlt()
+                        };
+                        let t = diff32(
+                            &mut jit,
+                            &format!("rotate after {producer} left {left} size {size} count {count} by CL {by_cl}"),
+                            &|c| {
+                                c.s.gpr[EAX] = 0x8123_4588;
+                                c.s.gpr[EBX] = 0x0000_0001;
+                                c.s.gpr[EDX] = 0x7fff_fff8;
+                                c.s.gpr[ESP] = 0x8000;
+                                c.s.flags.set_raw(0x2 | FLAG_CF);
+                            },
+                            &prog,
+                        );
+                        n += t.inline;
+                    }
+                }
+            }
+        }
+    }
+    assert!(n > 0, "nothing ran inline");
+}
+
+/// Dividend/divisor pairs for DIV/IDIV: ordinary, zero divisor, divisor
+/// -1 (and the most negative dividend), quotients at and just past the
+/// limits of the operand size.
+const DIVS: [(u64, u64, u64); 12] = [
+    (0, 1000, 7),
+    (0, 0xffff_fff0, 0x10),
+    (0, 1234, 0),
+    (0xffff_ffff, 0x8000_0000, 0xffff_ffff),
+    (0x7, 0xffff_ffff, 0x8),
+    (0x7, 0xffff_ffff, 0x7),
+    (0xffff_ffff, 0xffff_fff9, 0x7),
+    (0x3fff_ffff, 0xffff_ffff, 0x8000_0000),
+    (0xffff_ffff, 0xffff_ffff, 0xffff_fffe),
+    (0xffff_ffff, 0x8000_0000, 0x1),
+    (0x1, 0, 0xffff_ffff),
+    (0xffff, 0x8000, 0xffff_ffff),
+];
+
+/// DIV and IDIV of 16- and 32-bit register and memory divisors: every
+/// pair of `DIVS` (including #DE) matches the interpreter.
+#[test]
+fn divides_and_faults_32() {
+    let mut jit = Jit::new().unwrap();
+    let mut n = 0;
+    for &(hi, lo, d) in &DIVS {
+        for kind in 0..8u32 {
+            let prog = |a: &mut Asm| -> R {
+                a.add(esi, edi)?;
+                match kind {
+                    0 => a.div(ebx)?,
+                    1 => a.idiv(ebx)?,
+                    2 => a.div(bx)?,
+                    3 => a.idiv(bx)?,
+                    4 => a.div(dword_ptr(DATA))?,
+                    5 => a.idiv(dword_ptr(DATA))?,
+                    6 => a.div(word_ptr(DATA))?,
+                    _ => a.idiv(word_ptr(DATA))?,
+                }
+                a.setc(cl)?;
+                a.mov(dword_ptr(DATA + 8), edx)?;
+                a.hlt()
+            };
+            let t = diff32(
+                &mut jit,
+                &format!("div kind {kind} {hi:#x}:{lo:#x} / {d:#x}"),
+                &|c| {
+                    c.s.gpr[EDX] = hi;
+                    c.s.gpr[EAX] = lo;
+                    c.s.gpr[EBX] = d;
+                    c.s.gpr[ESI] = 0xffff_ffff;
+                    c.s.gpr[EDI] = 1;
+                    c.mem.write_ram(DATA, 4, d);
+                    warm_tlb(c);
+                },
+                &prog,
+            );
+            n += t.inline;
+        }
+    }
+    assert!(n > 0);
+}
+
+/// 64-bit DIV/IDIV: RDX:RAX that is or is not RAX extended, divisors 0,
+/// -1 and ordinary, the most negative dividend.
+#[test]
+fn divides_and_faults_64() {
+    let mut jit = Jit::new().unwrap();
+    let m = u64::MAX;
+    let cases = [
+        (0, 1000, 7),
+        (0, m, 3),
+        (m, 5u64.wrapping_neg(), 2),
+        (m, 1 << 63, m),
+        (m, 1 << 63, 2),
+        (0, 5, 0),
+        (1, 5, 3),
+        (2, 0, 3),
+        (0, 1 << 63, m),
+        (m, 7, 3),
+    ];
+    for (hi, lo, d) in cases {
+        for signed in [false, true] {
+            let code = assemble(64, &|a| {
+                a.add(rsi, rdi)?;
+                if signed {
+                    a.idiv(rbx)?;
+                } else {
+                    a.div(rbx)?;
+                }
+                a.mov(rcx, rdx)?;
+                a.hlt()
+            });
+            let mut a = long64(&code);
+            let mut b = long64(&code);
+            for c in [&mut a, &mut b] {
+                c.s.gpr[EDX] = hi;
+                c.s.gpr[EAX] = lo;
+                c.s.gpr[EBX] = d;
+                c.s.gpr[ESI] = 3;
+            }
+            lockstep(
+                &mut jit,
+                &mut a,
+                &mut b,
+                8,
+                &mut |_| u64::MAX,
+                &format!("div64 signed {signed} {hi:#x}:{lo:#x} / {d:#x}"),
+            );
         }
     }
 }

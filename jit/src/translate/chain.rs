@@ -136,25 +136,11 @@ fn ld(b: &mut FunctionBuilder, base: Value, o: i32) -> Value {
     b.ins().load(I64, mem(), base, o)
 }
 
-/// `acc` refined by `more` where `when` is set at run time (a side block
-/// that rejoins), `acc` as it is otherwise: checks that only some exits
-/// need cost the others one branch.
-fn only_when(
-    b: &mut FunctionBuilder,
-    when: Value,
-    acc: Value,
-    more: impl FnOnce(&mut FunctionBuilder, Value) -> Value,
-) -> Value {
-    let side = b.create_block();
-    let join = b.create_block();
-    let ty = b.func.dfg.value_type(acc);
-    b.append_block_param(join, ty);
-    b.ins().brif(when, side, &[], join, &[acc.into()]);
-    b.switch_to_block(side);
-    let v = more(b, acc);
-    b.ins().jump(join, &[v.into()]);
-    b.switch_to_block(join);
-    b.block_params(join)[0]
+/// Continue in a fresh block when `ok`, else branch to `fail`.
+fn next_if(b: &mut FunctionBuilder, ok: Value, fail: cranelift_codegen::ir::Block) {
+    let pass = b.create_block();
+    b.ins().brif(ok, pass, &[], fail, &[]);
+    b.switch_to_block(pass);
 }
 
 /// `info` argument of the chain stub: the leaving block's code size (low
@@ -194,49 +180,54 @@ impl Translator {
         b.switch_to_block(entry);
         let prm = b.block_params(entry).to_vec();
         let (ctx, slot, info) = (prm[0], prm[1], prm[2]);
+        // Each check branches out on its own, in order: the hit path is
+        // predicted through, and only a few values are live at a time, so
+        // the stub needs no callee-saved registers (no spills per transition).
+        let miss = b.create_block();
+        let out = b.create_block();
         let state = b.ins().load(p, mem(), ctx, off::CTX_STATE);
         let cpu = b.ins().load(p, mem(), ctx, off::CTX_CPU);
         let target = ld(&mut b, state, off::RIP);
-        let epoch = ld(&mut b, cpu, off::CPU_CODE_EPOCH);
         let srip = ld(&mut b, slot, off::SLOT_RIP);
-        let mut ok = b.ins().icmp(IntCC::Equal, srip, target);
+        let c = b.ins().icmp(IntCC::Equal, srip, target);
+        next_if(&mut b, c, miss);
         let cpl = b.ins().uload8(I64, mem(), state, off::CPL);
         let meta = b.ins().ishl_imm_s(cpl, 8);
         let size = b.ins().band_imm_s(info, 0xff);
         let meta = b.ins().bor(meta, size);
         let smeta = ld(&mut b, slot, off::SLOT_META);
         let c = b.ins().icmp(IntCC::Equal, smeta, meta);
-        ok = b.ins().band(ok, c);
+        next_if(&mut b, c, miss);
+        let epoch = ld(&mut b, cpu, off::CPU_CODE_EPOCH);
         let sepoch = ld(&mut b, slot, off::SLOT_EPOCH);
         let c = b.ins().icmp(IntCC::Equal, sepoch, epoch);
-        ok = b.ins().band(ok, c);
+        next_if(&mut b, c, miss);
         let tlb = ld(&mut b, cpu, off::CPU_TLB_EPOCH);
         let stlb = ld(&mut b, slot, off::SLOT_TLB_EPOCH);
         let c = b.ins().icmp(IntCC::Equal, stlb, tlb);
-        ok = b.ins().band(ok, c);
+        next_if(&mut b, c, miss);
 
         // Outside 64-bit code the slot also needs the same CS base and the
         // whole target block inside CS's limit.
-        let not64 = b.ins().icmp_imm_s(IntCC::NotEqual, size, 8);
-        let ok = only_when(&mut b, not64, ok, |b, ok| {
-            let base = ld(b, state, off::seg_base(CS));
-            let sbase = ld(b, slot, off::SLOT_CS_BASE);
-            let c = b.ins().icmp(IntCC::Equal, sbase, base);
-            let ok = b.ins().band(ok, c);
-            let last = ld(b, slot, off::SLOT_LAST);
-            let end = b.ins().iadd(target, last);
-            let lim = b.ins().load(I32, mem(), state, off::CS_LIMIT);
-            let lim = b.ins().uextend(I64, lim);
-            let c = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, lim);
-            b.ins().band(ok, c)
-        });
+        let is64 = b.ins().icmp_imm_s(IntCC::Equal, size, 8);
         let hit = b.create_block();
-        let miss = b.create_block();
-        let out = b.create_block();
-        b.ins().brif(ok, hit, &[], miss, &[]);
+        let seg = b.create_block();
+        b.ins().brif(is64, hit, &[], seg, &[]);
+        b.switch_to_block(seg);
+        let base = ld(&mut b, state, off::seg_base(CS));
+        let sbase = ld(&mut b, slot, off::SLOT_CS_BASE);
+        let c = b.ins().icmp(IntCC::Equal, sbase, base);
+        next_if(&mut b, c, miss);
+        let last = ld(&mut b, slot, off::SLOT_LAST);
+        let end = b.ins().iadd(target, last);
+        let lim = b.ins().load(I32, mem(), state, off::CS_LIMIT);
+        let lim = b.ins().uextend(I64, lim);
+        let c = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, lim);
+        b.ins().brif(c, hit, &[], miss, &[]);
 
         b.switch_to_block(miss);
         let chain = b.ins().load(p, mem(), cpu, off::CPU_CHAIN);
+        let epoch = ld(&mut b, cpu, off::CPU_CODE_EPOCH);
         b.ins().store(mem(), slot, chain, off::CH_MISS);
         b.ins().store(mem(), epoch, chain, off::CH_MISS_EPOCH);
         b.ins().jump(out, &[]);
@@ -250,31 +241,31 @@ impl Translator {
         let budget = b.ins().load(I64, mem(), ctx, off::CTX_END);
         let last = b.ins().iadd(ic, len);
         let last = b.ins().iadd_imm_s(last, -1);
-        let mut stop = b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, last, budget);
+        let c = b.ins().icmp(IntCC::UnsignedLessThan, last, budget);
+        next_if(&mut b, c, out);
         let poll = b.ins().uload8(I64, mem(), cpu, off::CPU_POLL);
         let eb = b.ins().uload8(I64, mem(), cpu, off::CPU_END_BLOCK);
         let any = b.ins().bor(poll, eb);
-        let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
-        stop = b.ins().bor(stop, c);
-        let fs = b.ins().band_imm_s(info, STUB_FULL_STOP);
-        let stop = only_when(&mut b, fs, stop, |b, stop| {
-            let h = b.ins().uload8(I64, mem(), cpu, off::CPU_HALTED);
-            let bits = ld(b, state, off::F_BITS);
-            let tf = b.ins().band_imm_s(bits, FLAG_TF as i64);
-            let dr7 = ld(b, state, off::DR7);
-            let dr7 = b.ins().band_imm_s(dr7, 0xff);
-            let any = b.ins().bor(h, tf);
-            let any = b.ins().bor(any, dr7);
-            let c = b.ins().icmp_imm_s(IntCC::NotEqual, any, 0);
-            let stop = b.ins().bor(stop, c);
-            let until = ld(b, cpu, off::CPU_INHIBIT);
-            let c = b.ins().icmp(IntCC::UnsignedLessThan, ic, until);
-            b.ins().bor(stop, c)
-        });
+        let c = b.ins().icmp_imm_s(IntCC::Equal, any, 0);
+        next_if(&mut b, c, out);
         let go = b.create_block();
-        b.ins().brif(stop, out, &[], go, &[]);
+        let full = b.create_block();
+        let fs = b.ins().band_imm_s(info, STUB_FULL_STOP);
+        b.ins().brif(fs, full, &[], go, &[]);
+        b.switch_to_block(full);
+        let h = b.ins().uload8(I64, mem(), cpu, off::CPU_HALTED);
+        let bits = ld(&mut b, state, off::F_BITS);
+        let tf = b.ins().band_imm_s(bits, FLAG_TF as i64);
+        let dr7 = ld(&mut b, state, off::DR7);
+        let dr7 = b.ins().band_imm_s(dr7, 0xff);
+        let any = b.ins().bor(h, tf);
+        let any = b.ins().bor(any, dr7);
+        let c = b.ins().icmp_imm_s(IntCC::Equal, any, 0);
+        next_if(&mut b, c, out);
+        let until = ld(&mut b, cpu, off::CPU_INHIBIT);
+        let c = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, ic, until);
+        b.ins().brif(c, go, &[], out, &[]);
+
         b.switch_to_block(out);
         let cont = b.ins().iconst(I64, CONTINUE as i64);
         b.ins().return_(&[cont]);

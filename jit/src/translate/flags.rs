@@ -8,7 +8,7 @@ use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::types::{I64, I8};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use leap_cpu::flags::{sign_bit, FlagOp};
-use leap_cpu::state::{ARITH_FLAGS, FLAG_CF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF};
+use leap_cpu::state::{ARITH_FLAGS, FLAG_AF, FLAG_CF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF};
 
 impl Tx<'_> {
     /// Record a lazy flag operation (`LazyFlags::set_lazy`; `res` already
@@ -46,6 +46,57 @@ impl Tx<'_> {
         self.b.def_var(self.v.fbits, w);
         self.t.fl.bits = Bits::Full;
         self.t.fl.op = Some(FlagOp::None);
+    }
+
+    /// `LazyFlags::set_rotate`: CF and OF from `v` (those two flag bits,
+    /// `I64`), every other flag as it was.
+    pub(super) fn set_rotate_flags(&mut self, v: Value) {
+        let keep_af = match self.t.fl.op {
+            None => {
+                // The record is in memory, of an operation unknown here.
+                self.flush_flags();
+                let f = self.b.ins().iadd_imm_s(self.state, off::FLAGS as i64);
+                let args = [f, v];
+                let slot = off::H_ROTATE;
+                let sig = self.sig_ptr_i64;
+                self.call(slot, sig, &args);
+                return;
+            }
+            Some(FlagOp::None | FlagOp::Rot) => None,
+            // A lazy record keeps ZF, SF and PF; AF moves to the word.
+            Some(op) => Some(self.op_af(op)),
+        };
+        let w = self.bits_value();
+        let mut clear = FLAG_CF | FLAG_OF;
+        let mut v = v;
+        if let Some(af) = keep_af {
+            clear |= FLAG_AF;
+            let af = self.b.ins().uextend(I64, af);
+            let af = self.b.ins().ishl_imm_s(af, FLAG_AF.trailing_zeros() as i64);
+            v = self.b.ins().bor(v, af);
+            self.t.fl.op = Some(FlagOp::Rot);
+        }
+        let w = self.b.ins().band_imm_s(w, !clear as i64);
+        let w = self.b.ins().bor(w, v);
+        self.b.def_var(self.v.fbits, w);
+        self.t.fl.bits = Bits::Full;
+    }
+
+    /// AF of a lazy record (`LazyFlags::af`), as a 0/1 `I8`.
+    fn op_af(&mut self, op: FlagOp) -> Value {
+        match op {
+            FlagOp::None | FlagOp::Rot => {
+                let w = self.bits_value();
+                self.bit_set(w, FLAG_AF)
+            }
+            FlagOp::Logic | FlagOp::Shl | FlagOp::Shr | FlagOp::Sar => self.b.ins().iconst(I8, 0),
+            _ => {
+                let (_, a, b, res) = self.rec();
+                let x = self.b.ins().bxor(a, b);
+                let x = self.b.ins().bxor(x, res);
+                self.bit_set(x, FLAG_AF)
+            }
+        }
     }
 
     /// The raw flag word as it would be in memory now.
@@ -122,7 +173,7 @@ impl Tx<'_> {
     }
 
     fn op_cf(&mut self, op: FlagOp) -> Value {
-        if matches!(op, FlagOp::None | FlagOp::Inc | FlagOp::Dec) {
+        if matches!(op, FlagOp::None | FlagOp::Rot | FlagOp::Inc | FlagOp::Dec) {
             let w = self.bits_value();
             return self.bit_set(w, FLAG_CF);
         }
@@ -204,7 +255,7 @@ impl Tx<'_> {
     }
 
     fn op_of(&mut self, op: FlagOp) -> Value {
-        if op == FlagOp::None {
+        if matches!(op, FlagOp::None | FlagOp::Rot) {
             let w = self.bits_value();
             return self.bit_set(w, FLAG_OF);
         }

@@ -77,6 +77,8 @@ pub enum ShiftOp {
     Shl,
     Shr,
     Sar,
+    Rol,
+    Ror,
 }
 
 /// Shift count.
@@ -117,7 +119,9 @@ pub enum InlineForm {
     Cmovcc,
     /// IMUL r, r/m and IMUL r, r/m, imm.
     Imul,
-    /// SHL/SHR/SAR of a register.
+    /// DIV (false) / IDIV (true) r/m of 16, 32 or 64 bits.
+    Div(bool),
+    /// SHL/SHR/SAR/ROL/ROR of a register.
     Shift(ShiftOp, Count),
     /// XCHG reg, reg.
     Xchg,
@@ -254,10 +258,13 @@ pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
         {
             Some(InlineForm::Imul)
         }
-        Shl | Sal | Shr | Sar if n == 2 && gpr_operand(d) => {
+        Div | Idiv if n == 1 && rm(d) && d.size >= 2 => Some(InlineForm::Div(m == Idiv)),
+        Shl | Sal | Shr | Sar | Rol | Ror if n == 2 && gpr_operand(d) => {
             let op = match m {
                 Shr => ShiftOp::Shr,
                 Sar => ShiftOp::Sar,
+                Rol => ShiftOp::Rol,
+                Ror => ShiftOp::Ror,
                 _ => ShiftOp::Shl,
             };
             let cmask = if d.size == 8 { 0x3f } else { 0x1f };

@@ -4,11 +4,11 @@
 use super::flags::sext;
 use super::{AluOp, Count, InlineForm, Pick, ShiftOp, Src, Tx};
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::types::{I16, I32, I64, I8};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use leap_cpu::flags::{size_mask, FlagOp};
 use leap_cpu::insn::{Insn, OpKind, Operand};
-use leap_cpu::state::{ESP, FLAG_CF, FLAG_OF};
+use leap_cpu::state::{EAX, EDX, ESP, FLAG_CF, FLAG_OF};
 
 impl Tx<'_> {
     /// Register or memory operand `o` of `insn` (memory guarded).
@@ -141,6 +141,7 @@ impl Tx<'_> {
             }
             InlineForm::Imul => self.imul(insn),
             InlineForm::Shift(op, count) => self.shift(&d, op, count),
+            InlineForm::Div(signed) => self.div(insn, signed),
             InlineForm::Xchg => {
                 let x = self.get(&d);
                 let y = self.get(&s);
@@ -291,6 +292,13 @@ impl Tx<'_> {
                 let sx = sext(&mut self.b, x, size);
                 (self.b.ins().sshr(sx, n), FlagOp::Sar)
             }
+            ShiftOp::Rol | ShiftOp::Ror => {
+                self.rotate(d, op == ShiftOp::Rol, x, n);
+                if count == Count::Cl {
+                    self.flush_flags();
+                }
+                return;
+            }
         };
         let r = self.mask_to(r, size);
         self.set_rec(fop, size, x, n, r);
@@ -298,6 +306,116 @@ impl Tx<'_> {
         if count == Count::Cl {
             self.flush_flags();
         }
+    }
+
+    /// DIV/IDIV r/m (`h_div` / `h_idiv`; the flags are left as they
+    /// were). The common cases run here: a zero divisor, a quotient that
+    /// does not fit, an IDIV by -1 (whose host division could trap) and,
+    /// for 64-bit operands, a dividend wider than 64 bits go to the slow
+    /// path, where the interpreter divides or raises #DE.
+    fn div(&mut self, insn: &Insn, signed: bool) {
+        let size = insn.op[0].size;
+        let src = insn.op[0];
+        let d = self.read_rm(insn, &src);
+        let rax = self.reg(EAX as u8);
+        let rdx = self.reg(EDX as u8);
+        let bits = size as i64 * 8;
+        let b = &mut self.b;
+        let zero = b.ins().icmp_imm_s(IntCC::Equal, d, 0);
+        let (n, d, fail) = if size == 8 {
+            // RDX:RAX must be RAX extended (zero or sign).
+            let ext = if signed {
+                b.ins().sshr_imm_s(rax, 63)
+            } else {
+                b.ins().iconst(I64, 0)
+            };
+            let wide = b.ins().icmp(IntCC::NotEqual, rdx, ext);
+            (rax, d, b.ins().bor(zero, wide))
+        } else {
+            let m = size_mask(size) as i64;
+            let lo = b.ins().band_imm_s(rax, m);
+            let hi = b.ins().band_imm_s(rdx, m);
+            let hs = b.ins().ishl_imm_s(hi, bits);
+            let n = b.ins().bor(hs, lo);
+            if signed {
+                (sext(b, n, size * 2), d, zero)
+            } else {
+                // The quotient fits iff the high half is below the divisor.
+                let big = b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, hi, d);
+                (n, d, b.ins().bor(zero, big))
+            }
+        };
+        let (q, r) = if signed {
+            let sd = sext(&mut self.b, d, size);
+            let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, sd, -1);
+            let fail = self.b.ins().bor(fail, m1);
+            self.guard(fail);
+            let b = &mut self.b;
+            let q = b.ins().sdiv(n, sd);
+            let r = b.ins().srem(n, sd);
+            if size < 8 {
+                let back = sext(b, q, size);
+                let out = self.b.ins().icmp(IntCC::NotEqual, back, q);
+                self.guard(out);
+            }
+            (q, r)
+        } else {
+            self.guard(fail);
+            let q = self.b.ins().udiv(n, d);
+            let r = self.b.ins().urem(n, d);
+            (q, r)
+        };
+        let reg = |r: usize| Operand {
+            kind: OpKind::Reg,
+            reg: r as u8,
+            hi: false,
+            size,
+        };
+        self.put(&reg(EAX), q);
+        self.put(&reg(EDX), r);
+    }
+
+    /// ROL/ROR of register `d` (value `x`) by a nonzero masked count `n`
+    /// (`ops::shift::shift_op`): the count is taken modulo the width, and
+    /// only CF and OF change.
+    fn rotate(&mut self, d: &Operand, left: bool, x: Value, n: Value) {
+        let size = d.size;
+        let ty = match size {
+            1 => I8,
+            2 => I16,
+            4 => I32,
+            _ => I64,
+        };
+        let b = &mut self.b;
+        let v = if size == 8 { x } else { b.ins().ireduce(ty, x) };
+        let k = if size == 8 { n } else { b.ins().ireduce(ty, n) };
+        let r = if left {
+            b.ins().rotl(v, k)
+        } else {
+            b.ins().rotr(v, k)
+        };
+        let r = if size == 8 {
+            r
+        } else {
+            b.ins().uextend(I64, r)
+        };
+        let top = size as i64 * 8 - 1;
+        let msb = b.ins().ushr_imm_s(r, top);
+        let (cf, of) = if left {
+            // CF = the bit rotated into bit 0; OF = MSB xor CF.
+            let cf = b.ins().band_imm_s(r, 1);
+            let of = b.ins().bxor(msb, cf);
+            (cf, of)
+        } else {
+            // CF = the new MSB; OF = the two top bits differ.
+            let next = b.ins().ushr_imm_s(r, top - 1);
+            let next = b.ins().band_imm_s(next, 1);
+            (msb, b.ins().bxor(msb, next))
+        };
+        let of = b.ins().ishl_imm_s(of, FLAG_OF.trailing_zeros() as i64);
+        let v = b.ins().bor(cf, of);
+        self.put(d, r);
+        self.set_rotate_flags(v);
     }
 
     /// CALL rel / RET / JMP r/m / CALL r/m at the end of the block, then
