@@ -8,14 +8,15 @@
 //!
 //! `unicorn_sse_differential_64bit` replays 64-bit SSE..SSE4.2 streams
 //! (`gen_cases64.py --sse`, LEAP_DIFF64_SSE_STEPS, default 30000: XMM8-15,
-//! REX.W forms, RIP-relative and REX-extended addressing) and also
-//! compares XMM0-15 and MXCSR without the exception flags.
+//! REX.W forms, RIP-relative and REX-extended addressing, some MMX forms)
+//! and also compares XMM0-15, MXCSR without the exception flags and, in
+//! the cases with MMX forms, the x87 state as unicorn_diff.rs does.
 
 mod unicorn_cases;
 
 use leap_cpu::{Cpu, NullBus};
 use serde_json::Value;
-use unicorn_cases::{check_final_mem, num, run_diff_stream, setup64};
+use unicorn_cases::{check_final_mem, compare_fpu, num, run_diff_stream, setup64};
 
 /// Arithmetic flags, DF and bit 1.
 const REPORT: u64 = 0xcd5 | 0x400 | 0x2;
@@ -53,6 +54,9 @@ fn replay(case: &Value) -> Result<usize, String> {
                 "rflags={got_fl:#x} want {want_fl:#x} (differing bits {:#x})",
                 (got_fl ^ want_fl) & cmp
             ));
+        }
+        if let Some(fw) = st.get("fpu") {
+            compare_fpu(&mut cpu, fw, &mut diffs);
         }
         if let Some(sw) = st.get("sse") {
             compare_sse(&cpu, sw, &mut diffs);

@@ -1,10 +1,13 @@
 """SSE..SSE4.2 instruction streams in 64-bit mode for the Unicorn
 differential test.
 
-Used by `gen_cases64.py --sse`. The instructions are gen_sse.py's table
-(its `SSE` list, less the MMX forms), encoded here for 64-bit mode:
+Used by `gen_cases64.py --sse`. The instructions are gen_sse.py's table,
+encoded here for 64-bit mode; about one case in seven also has its MMX
+forms (with FNINIT and MOVQ loads first, and the x87 state in every step
+as in gen_sse.py), plus MOVD/MOVQ mm <-> r/m32/r/m64:
 
-* any of XMM0-XMM15 and the sixteen GPRs, through REX.R and REX.B, with
+* any of XMM0-XMM15 and the sixteen GPRs, through REX.R and REX.B (on
+  MMX registers they are set too, and ignored), with
   an empty REX (0x40) now and then, and REX.W where it changes the
   instruction (MOVQ xmm<->r/m64, CVTSI2SS/SD r/m64, CVT(T)SS2SI and
   CVT(T)SD2SI to r64, PINSRQ/PEXTRQ, POPCNT/CRC32/MOVNTI r64, PCMPESTRx
@@ -41,6 +44,7 @@ from unicorn import Uc, UC_ARCH_X86, UC_MODE_64, UC_HOOK_MEM_READ, UC_HOOK_MEM_W
 from unicorn import x86_const as X
 
 import gen_sse as S
+from gen_fpu import fpu_state
 
 CODE, DATA, STACK = 0x1000, 0x2000, 0x3000
 DATA_SIZE = 0x100
@@ -82,9 +86,19 @@ TABLE = S.SSE + [
     ('movnti', b'', b'\xc3', 'stg'),
     ('popcnt16', b'\x66\xf3', b'\xb8', 'gg2'),
 ]
+# gen_sse.py's MMX-register forms, plus MOVD/MOVQ between MMX registers
+# and r/m32/r/m64 and MOVQ mm, mm/m64 and its store.
+MMX_TABLE = S.MMX + [
+    ('movd_mm', b'', b'\x6e', 'mg'), ('movd_mm_st', b'', b'\x7e', 'gms'),
+    ('movq_mm', b'', b'\x6f', 'mm'), ('movq_mm_st', b'', b'\x7f', 'mst8'),
+]
+W_FORMS.update({'movd_mm': 8, 'movd_mm_st': 8, 'pextrw_mm': None, 'pmovmskb_mm': None})
+# QEMU 5.0 adds REX.R to the MMX destination of the SSSE3 forms and of
+# PALIGNR mm (0F 38 xx, 0F 3A 0F): the SDM ignores it (unicorn_deviations.md).
+MMX_REX_R = {n for n, *_ in S.MMX if n.startswith('mmx_ssse3') or n == 'palignr_mm'}
 # SSSE3 horizontal add/subtract: QEMU 5.0 reads the source after writing
 # the destination, so destination and source register differ.
-HORIZ = {'ssse3_%02x' % op for op in (1, 2, 3, 5, 6, 7)}
+HORIZ = {p + 'ssse3_%02x' % op for op in (1, 2, 3, 5, 6, 7) for p in ('', 'mmx_')}
 
 
 def s64(v):
@@ -362,10 +376,31 @@ class Planner:
         elif form == 'stg':
             x = R.randrange(16)
             rm = self.mem(wsize or 4, load=False)
+        # MMX registers: numbers 0-15 as well, REX.R/REX.B are ignored.
+        elif form in ('mm', 'mmi', 'xm'):
+            rm = xm(8)
+        elif form == 'mst8':
+            rm = self.mem(8, load=False) if R.random() < 0.5 else self.xr()
+        elif form == 'mx8':
+            rm = xm(8)
+        elif form == 'mx':
+            rm = xm(16)
+        elif form in ('xmr', 'mxr'):
+            rm = self.xr()
+        elif form in ('mgi', 'mg'):
+            size = 2 if form == 'mgi' else wsize or 4
+            rm = ('r', R.randrange(16)) if R.random() < 0.6 else self.mem(size)
+        elif form in ('gmi', 'gm'):
+            x, rm = g, self.xr()
+        elif form == 'gms':
+            rm = ('r', g) if R.random() < 0.6 else self.mem(wsize or 4, load=False)
         else:
             raise ValueError(form)
+        if name in MMX_REX_R:
+            x &= 7
         if name in HORIZ:
-            while not isinstance(rm, Mem) and rm[1] == x:
+            m = 7 if name.startswith('mmx') else 15
+            while not isinstance(rm, Mem) and rm[1] & m == x & m:
                 rm = self.xr()
         if name in ('pinsrd', 'pextrd') and w:
             imm = bytes([R.randrange(4)])
@@ -432,12 +467,26 @@ def build_case(rng, n_insns, fmt):
     hist = {}
     pending = None          # an Insn waiting for its base register
     stmxcsr_next = False
+    # About one case in seven also uses the MMX-register forms: FNINIT,
+    # then MOVQ loads of MM0-7, then the stream.
+    mmx_case = rng.random() < 0.15
+    table = TABLE + MMX_TABLE if mmx_case else TABLE
+    seq = []
+    if mmx_case:
+        seq = [Insn('movq_mm', b'', b'\x6f', rng.randrange(16), pl.mem(8)) for _ in range(8)]
+        for k, ins in enumerate(seq):
+            ins.reg = (ins.reg & 8) | k
+        seq.insert(0, 'fninit')
     while len(steps) < n_insns and rip - CODE < CODE_MAX:
         st = uc_state(uc)
         cur = st['regs']
         ins = None
         if pending is not None:
             ins, pending = pending, None
+        elif seq:
+            ins = seq.pop(0)
+            if ins == 'fninit':
+                ins, b, name = None, b'\xdb\xe3', 'fninit'
         elif stmxcsr_next:
             stmxcsr_next = False
             ins = pl.group('stmxcsr', 3, pl.mem(4, load=False))
@@ -456,7 +505,7 @@ def build_case(rng, n_insns, fmt):
             elif k < 0.09:
                 b, name = mov_setup(rng, rng.choice(GDST), g.gval()), 'mov'
             else:
-                entry = rng.choice(TABLE)
+                entry = rng.choice(table)
                 ins = pl.plan(entry)
         if ins is not None:
             try:
@@ -490,6 +539,8 @@ def build_case(rng, n_insns, fmt):
             'undef': 0,
             'sse': {'xmm': xmm_state(uc), 'mxcsr': uc.reg_read(X.UC_X86_REG_MXCSR)},
         })
+        if mmx_case:
+            steps[-1]['fpu'] = dict(fpu_state(uc), fsw_undef=0, mmx=int(len(steps) > 1))
         hist[name] = hist.get(name, 0) + 1
         rip += len(b)
     case = {
@@ -556,6 +607,7 @@ def generate_sse64(seed, count, out_path):
     import json
     rng = random.Random(seed)
     fmt = I.Formatter(I.FormatterSyntax.NASM)
+    fmt.rip_relative_addresses = True
     total = cases = 0
     hist = {}
     with open(out_path, 'w') as out:
@@ -573,8 +625,10 @@ def generate_sse64(seed, count, out_path):
 
 
 def probe_sse64_deviations():
-    """True where the installed Unicorn still takes only the low 32 bits
-    of a 64-bit PCMPESTRx length (REX.W, RDX = 2^32 + 5: SDM length 16)."""
+    """The 64-bit-only deviations in unicorn_deviations.md, True where the
+    installed Unicorn still has them: a REX.W PCMPESTRx length cut to 32
+    bits (RDX = 2^32 + 5: SDM length 16), and REX.R taken as a fourth bit
+    of an SSSE3 MMX destination."""
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(0x1000, 0x1000)
     code = bytes.fromhex('66480f3a61c100')           # pcmpestri xmm0, xmm1, 0 (REX.W)
@@ -585,4 +639,14 @@ def probe_sse64_deviations():
     uc.reg_write(X.UC_X86_REG_RAX, 1)
     uc.reg_write(X.UC_X86_REG_RDX, 0x100000005)
     uc.emu_start(0x1000, 0x1000 + len(code), count=1)
-    return {'pcmpestr-rex-w-length-truncated': uc.reg_read(X.UC_X86_REG_RCX) != 15}
+    out = {'pcmpestr-rex-w-length-truncated': uc.reg_read(X.UC_X86_REG_RCX) != 15}
+    # pshufb mm0, mm1 with REX.R (ignored): MM1 = 0 copies byte 0 of MM0
+    # everywhere.
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.mem_map(0x1000, 0x2000)
+    code = bytes.fromhex('dbe3') + bytes.fromhex('0f6f042500200000') + bytes.fromhex('440f3800c1')
+    uc.mem_write(0x1000, code)
+    uc.mem_write(0x2000, (0x1122334455667788).to_bytes(8, 'little'))
+    uc.emu_start(0x1000, 0x1000 + len(code))
+    out['mmx-ssse3-rex-r-extends-mm'] = fpu_state(uc)['regs'][0][0] != 0x8888888888888888
+    return out
