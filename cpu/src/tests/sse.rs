@@ -1081,7 +1081,9 @@ fn where_qemu_5_differs() {
             }
         });
         t.cpu.s.set_xmm(0, b'a' as u128);
-        t.cpu.s.set_xmm(1, u128::from_le_bytes(*b"xxxxxxxxxxxxxxxa"));
+        t.cpu
+            .s
+            .set_xmm(1, u128::from_le_bytes(*b"xxxxxxxxxxxxxxxa"));
         t.run_any();
         assert_eq!(t.vector_taken(), None);
         assert_eq!(t.cpu.s.gpr[ECX], want, "REX.W {w}");
