@@ -81,53 +81,6 @@ fn replay(case: &Value) -> Result<usize, String> {
     Ok(steps.len())
 }
 
-/// FSW bits Unicorn (QEMU 5.0) computes as the SDM does: C0, C2, C3, TOP.
-/// It raises no exception flags (so no ES/B) and never sets C1.
-const FSW_CMP: u64 = 0x4000 | 0x3800 | 0x0400 | 0x0100;
-
-/// Compare the FPU state; then take Unicorn's value of the condition-code
-/// bits the SDM leaves undefined for this instruction (`fsw_undef`).
-fn compare_fpu(cpu: &mut Cpu, fw: &Value, diffs: &mut Vec<String>) {
-    let undef = fw["fsw_undef"].as_u64().unwrap_or(0);
-    let fsw = num(&fw["fsw"]);
-    let f = &mut cpu.s.fpu;
-    f.fsw = ((f.fsw as u64 & !undef) | (fsw & undef)) as u16;
-    if (f.fsw as u64 ^ fsw) & FSW_CMP != 0 {
-        diffs.push(format!(
-            "fsw={:#06x} want {fsw:#06x} (compared bits {FSW_CMP:#x})",
-            f.fsw
-        ));
-    }
-    let fcw = num(&fw["fcw"]);
-    if f.fcw as u64 != fcw {
-        diffs.push(format!("fcw={:#06x} want {fcw:#06x}", f.fcw));
-    }
-    let ftw = num(&fw["ftw"]);
-    let want_empty = (0..8).fold(0u8, |m, p| m | (((ftw >> (2 * p)) & 3 == 3) as u8) << p);
-    if f.empty != want_empty {
-        diffs.push(format!(
-            "empty regs={:#04x} want {want_empty:#04x} (ftw {ftw:#06x})",
-            f.empty
-        ));
-    }
-    let mmx = fw["mmx"].as_u64() == Some(1);
-    for (p, w) in fw["regs"].as_array().unwrap().iter().enumerate() {
-        if f.empty & (1 << p) != 0 {
-            continue;
-        }
-        let (mant, se) = (num(&w[0]), num(&w[1]));
-        let r = f.regs[p];
-        // MMX writes set the exponent to all ones; Unicorn leaves it alone.
-        let se_ok = r.se as u64 == se || (mmx && r.se == 0xffff);
-        if r.mant != mant || !se_ok {
-            diffs.push(format!(
-                "R{p}={:04x}:{:016x} want {se:04x}:{mant:016x}",
-                r.se, r.mant
-            ));
-        }
-    }
-}
-
 /// XMM0-7 exactly; MXCSR less the six sticky exception flags.
 fn compare_sse(cpu: &Cpu, sw: &Value, diffs: &mut Vec<String>) {
     for (k, v) in sw["xmm"].as_array().unwrap().iter().enumerate() {

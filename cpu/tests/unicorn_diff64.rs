@@ -5,14 +5,19 @@
 //! and stack memory must match Unicorn's.
 //!
 //! LEAP_DIFF64_STEPS (default 20000) and LEAP_DIFF_SEED (default 1) scale it.
+//!
+//! `unicorn_sse_differential_64bit` replays 64-bit SSE..SSE4.2 streams
+//! (`gen_cases64.py --sse`, LEAP_DIFF64_SSE_STEPS, default 30000: XMM8-15,
+//! REX.W forms, RIP-relative and REX-extended addressing, some MMX forms)
+//! and also compares XMM0-15, MXCSR without the exception flags and, in
+//! the cases with MMX forms, the x87 state as unicorn_diff.rs does.
 
 mod unicorn_cases;
 
 use leap_cpu::{Cpu, NullBus};
 use serde_json::Value;
-use unicorn_cases::{check_final_mem, hex, num, run_diff_stream};
+use unicorn_cases::{check_final_mem, compare_fpu, num, run_diff_stream, setup64};
 
-const PML4: u64 = 0x2_0000;
 /// Arithmetic flags, DF and bit 1.
 const REPORT: u64 = 0xcd5 | 0x400 | 0x2;
 const NAMES: [&str; 16] = [
@@ -20,30 +25,8 @@ const NAMES: [&str; 16] = [
     "r14", "r15",
 ];
 
-/// A CPU in 64-bit mode at CPL 0 with the low 2 MiB identity-mapped.
-fn setup(case: &Value) -> Cpu {
-    let mut cpu = Cpu::new(1 << 20);
-    cpu.mem.write_ram(PML4, 8, (PML4 + 0x1000) | 3);
-    cpu.mem.write_ram(PML4 + 0x1000, 8, (PML4 + 0x2000) | 3);
-    cpu.mem.write_ram(PML4 + 0x2000, 8, 0x83);
-    cpu.enter_long_mode_flat(PML4, 0x10, 0x18);
-    assert!(cpu.mode64);
-    let regs = case["regs"].as_array().unwrap();
-    for (i, v) in regs.iter().enumerate() {
-        cpu.s.gpr[i] = num(v);
-    }
-    cpu.s.rip = 0x1000;
-    cpu.s.flags.set_raw(num(&case["rflags"]));
-    cpu.mem.load(0x1000, &hex(case["code"].as_str().unwrap()));
-    for m in case["mem"].as_array().unwrap() {
-        cpu.mem
-            .load(num(&m["addr"]), &hex(m["data"].as_str().unwrap()));
-    }
-    cpu
-}
-
 fn replay(case: &Value) -> Result<usize, String> {
-    let mut cpu = setup(case);
+    let mut cpu = setup64(case);
     let mut bus = NullBus;
     let steps = case["steps"].as_array().unwrap();
     for (k, st) in steps.iter().enumerate() {
@@ -72,6 +55,12 @@ fn replay(case: &Value) -> Result<usize, String> {
                 (got_fl ^ want_fl) & cmp
             ));
         }
+        if let Some(fw) = st.get("fpu") {
+            compare_fpu(&mut cpu, fw, &mut diffs);
+        }
+        if let Some(sw) = st.get("sse") {
+            compare_sse(&cpu, sw, &mut diffs);
+        }
         if !diffs.is_empty() {
             return Err(format!("step {k} `{asm}`: {}", diffs.join(", ")));
         }
@@ -84,7 +73,38 @@ fn replay(case: &Value) -> Result<usize, String> {
     Ok(steps.len())
 }
 
+/// XMM0-15 exactly; MXCSR less the six sticky exception flags, which
+/// Unicorn does not raise (tools/difftest/unicorn_deviations.md).
+fn compare_sse(cpu: &Cpu, sw: &Value, diffs: &mut Vec<String>) {
+    for (k, v) in sw["xmm"].as_array().unwrap().iter().enumerate() {
+        let want = u128::from_str_radix(v.as_str().unwrap(), 16).unwrap();
+        let got = cpu.s.xmm(k);
+        if got != want {
+            diffs.push(format!("xmm{k}={got:032x} want {want:032x}"));
+        }
+    }
+    let want = num(&sw["mxcsr"]) as u32;
+    let got = cpu.s.fpu.mxcsr;
+    if (got ^ want) & !0x3f != 0 {
+        diffs.push(format!(
+            "mxcsr={got:#x} want {want:#x} (flags not compared)"
+        ));
+    }
+}
+
 #[test]
 fn unicorn_differential_64bit() {
     run_diff_stream("LEAP_DIFF64_STEPS", 20_000, "64", replay, "64-bit", None);
+}
+
+#[test]
+fn unicorn_sse_differential_64bit() {
+    run_diff_stream(
+        "LEAP_DIFF64_SSE_STEPS",
+        30_000,
+        "sse64",
+        replay,
+        "sse, 64-bit",
+        None,
+    );
 }

@@ -5,7 +5,8 @@
 //!
 //! Compiling every block costs far more than interpreting it: these take
 //! the first LEAP_DIFF_JIT_STEPS instructions' worth of cases (default
-//! 20000, 5000 for the SSE stream) of the same streams.
+//! 20000, 5000 for the SSE streams) of the same streams. The 64-bit SSE
+//! stream (`gen_cases64.py --sse`) runs here too.
 
 #[path = "../../cpu/tests/unicorn_cases/mod.rs"]
 mod unicorn_cases;
@@ -24,6 +25,12 @@ thread_local! {
 /// states.
 fn replay_jit(case: &Value) -> Result<usize, String> {
     let steps = case["steps"].as_array().unwrap().len() as u64;
+    // gen_cases.py's cases name their mode; gen_cases64.py's are 64-bit.
+    let setup = if case.get("mode").is_some() {
+        setup
+    } else {
+        setup64
+    };
     let mut interp = setup(case);
     let mut jit = setup(case);
     // One tier for all cases: building a code generator per case would
@@ -122,6 +129,18 @@ fn unicorn_sse_streams_under_the_jit() {
         "sse, JIT",
         // SSE blocks are short and each one is compiled: fewer cases keep
         // this near the others' time.
+        jit_limit_or(5_000),
+    );
+}
+
+#[test]
+fn unicorn_sse64_streams_under_the_jit() {
+    run_diff_stream(
+        "LEAP_DIFF64_SSE_STEPS",
+        30_000,
+        "sse64",
+        replay_jit,
+        "sse 64-bit, JIT",
         jit_limit_or(5_000),
     );
 }

@@ -2091,7 +2091,9 @@ def probe_deviations():
     out['loopcc-block-flags'] = (fl & ARITH) != PF
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from gen_sse import probe_sse_deviations
+    from gen_sse64 import probe_sse64_deviations
     out.update(probe_sse_deviations())
+    out.update(probe_sse64_deviations())
     return out
 
 if __name__ == '__main__':

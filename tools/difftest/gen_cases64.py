@@ -13,7 +13,10 @@ the previous one, so DIV/IDIV never fault, BSF/BSR never see a zero source
 region. `undef` is the mask of flags the Intel SDM leaves undefined for the
 instruction; only those are not compared.
 
-usage: gen_cases64.py --seed S --count N --out FILE
+usage: gen_cases64.py --seed S --count N --out FILE [--sse]
+
+--sse writes SSE..SSE4.2 streams in 64-bit mode instead (generator in
+gen_sse64.py): XMM0-XMM15, every 64-bit addressing form, the REX.W forms.
 """
 
 import argparse
@@ -310,7 +313,12 @@ def main():
     ap.add_argument("--count", type=int, default=20000, help="instructions in all")
     ap.add_argument("--per-case", type=int, default=40)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--sse", action="store_true",
+                    help="SSE..SSE4.2 streams in 64-bit mode (gen_sse64.py)")
+    ap.add_argument("--quiet", action="store_true", help="no per-instruction histogram")
     a = ap.parse_args()
+    if a.sse:
+        return sse(a)
     rnd = random.Random(a.seed)
     total = 0
     with open(a.out + ".tmp", "w") as f:
@@ -322,6 +330,23 @@ def main():
             f.write(json.dumps(c) + "\n")
     import os
     os.replace(a.out + ".tmp", a.out)
+
+
+def sse(a):
+    import os
+    import sys
+    import time
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from gen_sse64 import generate_sse64
+    t0 = time.time()
+    r = generate_sse64(a.seed, a.count, a.out + ".tmp")
+    os.replace(a.out + ".tmp", a.out)
+    print("difftest64 --sse: seed=%d cases=%d steps=%d time=%.1fs -> %s"
+          % (a.seed, r["cases"], r["steps"], time.time() - t0, a.out), file=sys.stderr)
+    if not a.quiet:
+        items = sorted(r["hist"].items(), key=lambda kv: (-kv[1], kv[0]))
+        for i in range(0, len(items), 6):
+            print("  " + "".join("%-10s%6d  " % kv for kv in items[i:i + 6]), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -410,9 +410,19 @@ def qemu_disagrees(uc, entry, b):
     """True if QEMU 5.0 is known to compute this instruction differently
     from the SDM for these operands (see unicorn_deviations.md)."""
     name = entry[0]
+    if name not in NAN2 and not name.startswith('pcmp'):
+        return False
+    a, s = operands(uc, entry, b)
+    v = uc.reg_read(X.UC_X86_REG_EDX)
+    return disagrees_on(name, a, s, b[-1], v - (1 << 32) if v >> 31 else v)
+
+
+def disagrees_on(name, a, s, imm, elen):
+    """qemu_disagrees for known operand values: `a` the destination
+    register, `s` the source (register, or 16 bytes at the address), `imm`
+    the immediate byte, `elen` the signed PCMPESTRx length in EDX (RDX)."""
     if name in NAN2:
         bits, scalar, horiz = NAN2[name]
-        a, s = operands(uc, entry, b)
         lanes = lambda v: [(v >> (bits * k)) & ((1 << bits) - 1) for k in range(128 // bits)]
         la, ls = lanes(a), lanes(s)
         if horiz:
@@ -420,16 +430,13 @@ def qemu_disagrees(uc, entry, b):
         else:
             pairs = list(zip(la, ls))[:1 if scalar else None]
         return any(is_nan(x, bits) and is_nan(y, bits) for x, y in pairs)
-    if name.startswith('pcmp') and 'str' in name and (b[-1] >> 2) & 3 == 3:
+    if name.startswith('pcmp') and 'str' in name and (imm >> 2) & 3 == 3:
         # Equal ordered: QEMU finds no partial match at the end of a fully
         # valid second operand; the SDM compares the elements that remain.
-        words = b[-1] & 1
+        words = imm & 1
         n = 8 if words else 16
-        _, s = operands(uc, entry, b)
         if 'pcmpe' in name:
-            v = uc.reg_read(X.UC_X86_REG_EDX)
-            v = v - (1 << 32) if v >> 31 else v
-            lb = min(abs(v), n)
+            lb = min(abs(elen), n)
         else:
             w = 16 if words else 8
             lb = next((k for k in range(n) if (s >> (w * k)) & ((1 << w) - 1) == 0), n)

@@ -1067,4 +1067,37 @@ fn where_qemu_5_differs() {
     // CMPPS with imm8 > 7 uses bits 2:0.
     let r = op2(ps([1.0; 4]), ps([3.0; 4]), |a| a.cmpps(xmm0, xmm1, 9));
     assert_eq!(r, u128::MAX);
+    // PCMPESTRI with REX.W: the length is RDX's whole 64-bit value, so
+    // 2^32 + 5 saturates to 16 and the 'a' at byte 15 is found; with
+    // EDX (no REX.W) the length is 5 and nothing is.
+    for (w, want) in [(true, 15), (false, 16)] {
+        let mut t = lm64(|a| {
+            a.mov(rax, 1u64)?;
+            a.mov(rdx, 0x1_0000_0005u64)?;
+            if w {
+                a.pcmpestri64(xmm0, xmm1, 0)
+            } else {
+                a.pcmpestri(xmm0, xmm1, 0)
+            }
+        });
+        t.cpu.s.set_xmm(0, b'a' as u128);
+        t.cpu
+            .s
+            .set_xmm(1, u128::from_le_bytes(*b"xxxxxxxxxxxxxxxa"));
+        t.run_any();
+        assert_eq!(t.vector_taken(), None);
+        assert_eq!(t.cpu.s.gpr[ECX], want, "REX.W {w}");
+    }
+    // PSHUFB mm0, mm1 with REX.R: the MMX destination is still MM0; MM1
+    // = 0 copies byte 0 of MM0 everywhere.
+    let mut t = lm64(|a| {
+        a.fninit()?;
+        a.mov(rax, 0x1122_3344_5566_7788u64)?;
+        a.movq(mm0, rax)?;
+        a.pxor(mm1, mm1)?;
+        a.db(&[0x44, 0x0f, 0x38, 0x00, 0xc1])
+    });
+    t.run_any();
+    assert_eq!(t.vector_taken(), None);
+    assert_eq!(t.cpu.s.fpu.regs[0].mant, 0x8888_8888_8888_8888);
 }

@@ -51,11 +51,13 @@ pub fn check_final_mem(cpu: &Cpu, case: &Value) -> Result<(), String> {
 }
 
 /// `kind`: "int", "fpu" or "sse" (gen_cases.py's stream flag, 16- and
-/// 32-bit code), or "64" (gen_cases64.py, 64-bit code).
+/// 32-bit code), or "64" and "sse64" (gen_cases64.py without and with
+/// `--sse`, 64-bit code).
 fn generate(out: &Path, steps: u64, seed: u64, kind: &str) -> bool {
     // Both users sit one level below the repository root.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let script = if kind == "64" {
+    let long = matches!(kind, "64" | "sse64");
+    let script = if long {
         "gen_cases64.py"
     } else {
         "gen_cases.py"
@@ -67,12 +69,18 @@ fn generate(out: &Path, steps: u64, seed: u64, kind: &str) -> bool {
         "--count",
         &steps.to_string(),
     ]);
-    if kind != "64" {
+    if !long {
         cmd.args(["--mode", "both", "--quiet"]);
     }
     cmd.arg("--out").arg(out);
-    if !matches!(kind, "int" | "64") {
-        cmd.arg(format!("--{kind}"));
+    match kind {
+        "int" | "64" => {}
+        "sse64" => {
+            cmd.args(["--sse", "--quiet"]);
+        }
+        _ => {
+            cmd.arg(format!("--{kind}"));
+        }
     }
     let st = cmd.status();
     matches!(st, Ok(s) if s.success())
@@ -123,6 +131,88 @@ pub fn setup(case: &Value) -> Cpu {
     cpu
 }
 
+/// FSW bits Unicorn (QEMU 5.0) computes as the SDM does: C0, C2, C3, TOP.
+/// It raises no exception flags (so no ES/B) and never sets C1.
+pub const FSW_CMP: u64 = 0x4000 | 0x3800 | 0x0400 | 0x0100;
+
+/// Compare the FPU state; then take Unicorn's value of the condition-code
+/// bits the SDM leaves undefined for this instruction (`fsw_undef`).
+pub fn compare_fpu(cpu: &mut Cpu, fw: &Value, diffs: &mut Vec<String>) {
+    let undef = fw["fsw_undef"].as_u64().unwrap_or(0);
+    let fsw = num(&fw["fsw"]);
+    let f = &mut cpu.s.fpu;
+    f.fsw = ((f.fsw as u64 & !undef) | (fsw & undef)) as u16;
+    if (f.fsw as u64 ^ fsw) & FSW_CMP != 0 {
+        diffs.push(format!(
+            "fsw={:#06x} want {fsw:#06x} (compared bits {FSW_CMP:#x})",
+            f.fsw
+        ));
+    }
+    let fcw = num(&fw["fcw"]);
+    if f.fcw as u64 != fcw {
+        diffs.push(format!("fcw={:#06x} want {fcw:#06x}", f.fcw));
+    }
+    let ftw = num(&fw["ftw"]);
+    let want_empty = (0..8).fold(0u8, |m, p| m | (((ftw >> (2 * p)) & 3 == 3) as u8) << p);
+    if f.empty != want_empty {
+        diffs.push(format!(
+            "empty regs={:#04x} want {want_empty:#04x} (ftw {ftw:#06x})",
+            f.empty
+        ));
+    }
+    let mmx = fw["mmx"].as_u64() == Some(1);
+    for (p, w) in fw["regs"].as_array().unwrap().iter().enumerate() {
+        if f.empty & (1 << p) != 0 {
+            continue;
+        }
+        let (mant, se) = (num(&w[0]), num(&w[1]));
+        let r = f.regs[p];
+        // MMX writes set the exponent to all ones; Unicorn leaves it alone.
+        let se_ok = r.se as u64 == se || (mmx && r.se == 0xffff);
+        if r.mant != mant || !se_ok {
+            diffs.push(format!(
+                "R{p}={:04x}:{:016x} want {se:04x}:{mant:016x}",
+                r.se, r.mant
+            ));
+        }
+    }
+}
+
+/// Where gen_cases64.py's cases keep their page tables (PML4, PDPT, PD).
+const PML4: u64 = 0x2_0000;
+
+/// A CPU in 64-bit mode at CPL 0 with the low 2 MiB identity-mapped, in
+/// the initial state of a gen_cases64.py case (with `--sse`: XMM0-15 and
+/// MXCSR too, with the OS support bits set).
+pub fn setup64(case: &Value) -> Cpu {
+    let mut cpu = Cpu::new(1 << 20);
+    cpu.mem.write_ram(PML4, 8, (PML4 + 0x1000) | 3);
+    cpu.mem.write_ram(PML4 + 0x1000, 8, (PML4 + 0x2000) | 3);
+    cpu.mem.write_ram(PML4 + 0x2000, 8, 0x83);
+    cpu.enter_long_mode_flat(PML4, 0x10, 0x18);
+    assert!(cpu.mode64);
+    let regs = case["regs"].as_array().unwrap();
+    for (i, v) in regs.iter().enumerate() {
+        cpu.s.gpr[i] = num(v);
+    }
+    if let Some(x) = case.get("xmm").and_then(|v| v.as_array()) {
+        for (k, v) in x.iter().enumerate() {
+            cpu.s
+                .set_xmm(k, u128::from_str_radix(v.as_str().unwrap(), 16).unwrap());
+        }
+        cpu.s.fpu.mxcsr = num(&case["mxcsr"]) as u32;
+        cpu.s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+    }
+    cpu.s.rip = 0x1000;
+    cpu.s.flags.set_raw(num(&case["rflags"]));
+    cpu.mem.load(0x1000, &hex(case["code"].as_str().unwrap()));
+    for m in case["mem"].as_array().unwrap() {
+        cpu.mem
+            .load(num(&m["addr"]), &hex(m["data"].as_str().unwrap()));
+    }
+    cpu
+}
+
 pub fn run_diff_with(
     steps_var: &str,
     default_steps: u64,
@@ -136,7 +226,7 @@ pub fn run_diff_with(
 }
 
 /// Generate (once, cached in the target directory) and replay a stream of
-/// kind "int", "fpu" or "sse".
+/// kind "int", "fpu", "sse", "64" or "sse64".
 pub fn run_diff_stream(
     steps_var: &str,
     default_steps: u64,
@@ -163,7 +253,10 @@ pub fn run_diff_stream(
             eprintln!("unicorn not available and LEAP_SKIP_UNICORN set: skipping");
             return;
         }
-        panic!("tools/difftest/gen_cases.py failed (is `pip install unicorn iced-x86` done? scripts/setup.sh does it)");
+        panic!(
+            "tools/difftest/gen_cases{}.py failed (is `pip install unicorn iced-x86` done? scripts/setup.sh does it)",
+            if kind.ends_with("64") { "64" } else { "" }
+        );
     }
     drop(guard);
     let limit = limit.map_or(steps, |l| l.min(steps));
