@@ -80,6 +80,10 @@ impl Tx<'_> {
         let w = self.b.ins().bor(w, v);
         self.b.def_var(self.v.fbits, w);
         self.t.fl.bits = Bits::Full;
+        // Stored at once: a word and record kept in variables across the
+        // long rotate-heavy blocks of hash and cipher code made Cranelift
+        // spill heavily (a 256-instruction block grew from 31 to 193 KiB).
+        self.flush_flags();
     }
 
     /// AF of a lazy record (`LazyFlags::af`), as a 0/1 `I8`.
