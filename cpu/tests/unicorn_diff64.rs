@@ -14,9 +14,9 @@
 
 mod unicorn_cases;
 
-use leap_cpu::{Cpu, NullBus};
+use leap_cpu::NullBus;
 use serde_json::Value;
-use unicorn_cases::{check_final_mem, compare_fpu, num, run_diff_stream, setup64};
+use unicorn_cases::{check_final_mem, compare_fpu, compare_sse, num, run_diff_stream, setup64};
 
 /// Arithmetic flags, DF and bit 1.
 const REPORT: u64 = 0xcd5 | 0x400 | 0x2;
@@ -71,25 +71,6 @@ fn replay(case: &Value) -> Result<usize, String> {
     }
     check_final_mem(&cpu, case)?;
     Ok(steps.len())
-}
-
-/// XMM0-15 exactly; MXCSR less the six sticky exception flags, which
-/// Unicorn does not raise (tools/difftest/unicorn_deviations.md).
-fn compare_sse(cpu: &Cpu, sw: &Value, diffs: &mut Vec<String>) {
-    for (k, v) in sw["xmm"].as_array().unwrap().iter().enumerate() {
-        let want = u128::from_str_radix(v.as_str().unwrap(), 16).unwrap();
-        let got = cpu.s.xmm(k);
-        if got != want {
-            diffs.push(format!("xmm{k}={got:032x} want {want:032x}"));
-        }
-    }
-    let want = num(&sw["mxcsr"]) as u32;
-    let got = cpu.s.fpu.mxcsr;
-    if (got ^ want) & !0x3f != 0 {
-        diffs.push(format!(
-            "mxcsr={got:#x} want {want:#x} (flags not compared)"
-        ));
-    }
 }
 
 #[test]

@@ -113,15 +113,7 @@ pub fn setup(case: &Value) -> Cpu {
         cpu.s.gpr[i] = num(&init[*r]);
     }
     cpu.s.rip = num(&init["eip"]);
-    // SSE streams: XMM0-7 and MXCSR, with the OS support bits set.
-    if let Some(x) = init.get("xmm").and_then(|v| v.as_array()) {
-        for (k, v) in x.iter().enumerate() {
-            cpu.s
-                .set_xmm(k, u128::from_str_radix(v.as_str().unwrap(), 16).unwrap());
-        }
-        cpu.s.fpu.mxcsr = num(&init["mxcsr"]) as u32;
-        cpu.s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
-    }
+    load_sse(&mut cpu, init);
     cpu.s.flags.set_raw(num(&init["eflags"]));
     cpu.mem.load(code_addr, &code);
     for m in mems {
@@ -134,6 +126,39 @@ pub fn setup(case: &Value) -> Cpu {
 /// FSW bits Unicorn (QEMU 5.0) computes as the SDM does: C0, C2, C3, TOP.
 /// It raises no exception flags (so no ES/B) and never sets C1.
 pub const FSW_CMP: u64 = 0x4000 | 0x3800 | 0x0400 | 0x0100;
+
+/// SSE streams: the XMM registers and MXCSR of `init` (when it has
+/// them), with the OS support bits set.
+fn load_sse(cpu: &mut Cpu, init: &Value) {
+    if let Some(x) = init.get("xmm").and_then(|v| v.as_array()) {
+        for (k, v) in x.iter().enumerate() {
+            cpu.s
+                .set_xmm(k, u128::from_str_radix(v.as_str().unwrap(), 16).unwrap());
+        }
+        cpu.s.fpu.mxcsr = num(&init["mxcsr"]) as u32;
+        cpu.s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+    }
+}
+
+/// The XMM registers a step records, exactly; MXCSR less the six sticky
+/// exception flags, which Unicorn does not raise
+/// (tools/difftest/unicorn_deviations.md).
+pub fn compare_sse(cpu: &Cpu, sw: &Value, diffs: &mut Vec<String>) {
+    for (k, v) in sw["xmm"].as_array().unwrap().iter().enumerate() {
+        let want = u128::from_str_radix(v.as_str().unwrap(), 16).unwrap();
+        let got = cpu.s.xmm(k);
+        if got != want {
+            diffs.push(format!("xmm{k}={got:032x} want {want:032x}"));
+        }
+    }
+    let want = num(&sw["mxcsr"]) as u32;
+    let got = cpu.s.fpu.mxcsr;
+    if (got ^ want) & !0x3f != 0 {
+        diffs.push(format!(
+            "mxcsr={got:#x} want {want:#x} (flags not compared)"
+        ));
+    }
+}
 
 /// Compare the FPU state; then take Unicorn's value of the condition-code
 /// bits the SDM leaves undefined for this instruction (`fsw_undef`).
@@ -195,14 +220,7 @@ pub fn setup64(case: &Value) -> Cpu {
     for (i, v) in regs.iter().enumerate() {
         cpu.s.gpr[i] = num(v);
     }
-    if let Some(x) = case.get("xmm").and_then(|v| v.as_array()) {
-        for (k, v) in x.iter().enumerate() {
-            cpu.s
-                .set_xmm(k, u128::from_str_radix(v.as_str().unwrap(), 16).unwrap());
-        }
-        cpu.s.fpu.mxcsr = num(&case["mxcsr"]) as u32;
-        cpu.s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
-    }
+    load_sse(&mut cpu, case);
     cpu.s.rip = 0x1000;
     cpu.s.flags.set_raw(num(&case["rflags"]));
     cpu.mem.load(0x1000, &hex(case["code"].as_str().unwrap()));

@@ -20,7 +20,9 @@ use super::{mem, Translator, Tx};
 use crate::runtime::{off, CONTINUE};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
-use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, Signature, UserFuncName, Value};
+use cranelift_codegen::ir::{
+    AbiParam, Block as IrBlock, Function, InstBuilder, Signature, UserFuncName, Value,
+};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use leap_cpu::state::{CS, FLAG_TF};
@@ -137,7 +139,7 @@ fn ld(b: &mut FunctionBuilder, base: Value, o: i32) -> Value {
 }
 
 /// Continue in a fresh block when `ok`, else branch to `fail`.
-fn next_if(b: &mut FunctionBuilder, ok: Value, fail: cranelift_codegen::ir::Block) {
+fn next_if(b: &mut FunctionBuilder, ok: Value, fail: IrBlock) {
     let pass = b.create_block();
     b.ins().brif(ok, pass, &[], fail, &[]);
     b.switch_to_block(pass);

@@ -293,10 +293,8 @@ impl Tx<'_> {
                 (self.b.ins().sshr(sx, n), FlagOp::Sar)
             }
             ShiftOp::Rol | ShiftOp::Ror => {
+                // Stores its flags itself (`set_rotate_flags`).
                 self.rotate(d, op == ShiftOp::Rol, x, n);
-                if count == Count::Cl {
-                    self.flush_flags();
-                }
                 return;
             }
         };
