@@ -19,6 +19,21 @@ impl Tx<'_> {
         self.b.def_var(self.v.fres, res);
         self.t.fl.op = Some(op);
         self.t.fl.rec = Some(size);
+        if op.word_bits_read() == 0 {
+            // The word's arithmetic bits are dead now (they differ from the
+            // interpreter's only there: `LazyFlags::canonical`). Dropping
+            // them leaves an earlier IMUL's flag computation or a parked CF
+            // unused, so neither is computed nor stored.
+            match self.t.fl.bits {
+                Bits::Full if self.t.fl.base => {
+                    let w = self.b.use_var(self.v.fbase);
+                    self.b.def_var(self.v.fbits, w);
+                    self.t.fl.base = false;
+                }
+                Bits::Cf => self.t.fl.bits = Bits::Mem,
+                _ => {}
+            }
+        }
     }
 
     /// Put `cf` (0/1 `I8`) in the raw word's CF slot, as INC/DEC do.
@@ -29,6 +44,7 @@ impl Tx<'_> {
             let w = self.b.ins().band_imm_s(w, !1);
             let w = self.b.ins().bor(w, cf);
             self.b.def_var(self.v.fbits, w);
+            self.t.fl.base = false;
         } else {
             self.b.def_var(self.v.fcf, cf);
             self.t.fl.bits = Bits::Cf;
@@ -40,11 +56,13 @@ impl Tx<'_> {
     pub(super) fn set_materialized(&mut self, f: Value) {
         let cur = self.bits_value();
         let keep = !(ARITH_FLAGS | 0x28 | (1 << 15));
-        let w = self.b.ins().band_imm_s(cur, keep as i64);
-        let w = self.b.ins().bor(w, f);
-        let w = self.b.ins().bor_imm_s(w, 2);
+        let base = self.b.ins().band_imm_s(cur, keep as i64);
+        let base = self.b.ins().bor_imm_s(base, 2);
+        self.b.def_var(self.v.fbase, base);
+        let w = self.b.ins().bor(base, f);
         self.b.def_var(self.v.fbits, w);
         self.t.fl.bits = Bits::Full;
+        self.t.fl.base = true;
         self.t.fl.op = Some(FlagOp::None);
     }
 
@@ -80,6 +98,7 @@ impl Tx<'_> {
         let w = self.b.ins().bor(w, v);
         self.b.def_var(self.v.fbits, w);
         self.t.fl.bits = Bits::Full;
+        self.t.fl.base = false;
         // Stored at once: a word and record kept in variables across the
         // long rotate-heavy blocks of hash and cipher code made Cranelift
         // spill heavily (a 256-instruction block grew from 31 to 193 KiB).

@@ -102,7 +102,7 @@ impl Tx<'_> {
             .ins()
             .load(I64, super::mem(), self.state, off::seg_base(seg));
         let lin = b.ins().iadd(base, off);
-        let lin = b.ins().band_imm_s(lin, 0xffff_ffff);
+        let lin = super::low_bits(b, lin, 4);
         (lin, fail)
     }
 
@@ -289,7 +289,7 @@ impl Tx<'_> {
             }
             4 => {
                 let v = b.ins().iadd_imm_s(sp, delta);
-                b.ins().band_imm_s(v, 0xffff_ffff)
+                super::low_bits(b, v, 4)
             }
             _ => b.ins().iadd_imm_s(sp, delta),
         }

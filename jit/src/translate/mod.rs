@@ -46,7 +46,6 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use iced_x86::{Mnemonic, OpKind as IOp};
 use leap_cpu::blocks::Block;
-use leap_cpu::flags::size_mask;
 use leap_cpu::insn::{Insn, OpKind, Operand};
 use leap_cpu::mmu::TAG_VALID;
 use leap_cpu::state::{CR0_AM, FLAG_AC};
@@ -429,6 +428,7 @@ impl Translator {
             fres: b.declare_var(I64),
             fcf: b.declare_var(I64),
             fbits: b.declare_var(I64),
+            fbase: b.declare_var(I64),
         };
         let leave = b.create_block();
         b.append_block_param(leave, I64);
@@ -502,6 +502,10 @@ struct FlagTrack {
     /// Pending size; a, b, res are the `fa`, `fb`, `fres` variables.
     rec: Option<u8>,
     bits: Bits,
+    /// With `bits` Full: the `fbase` variable holds the word without the
+    /// arithmetic bits an explicit setter (IMUL) put in, so a later
+    /// operation that defines every flag can drop that computation.
+    base: bool,
 }
 
 impl FlagTrack {
@@ -510,6 +514,7 @@ impl FlagTrack {
             op: None,
             rec: None,
             bits: Bits::Mem,
+            base: false,
         }
     }
 }
@@ -555,6 +560,7 @@ struct Vars {
     fres: Variable,
     fcf: Variable,
     fbits: Variable,
+    fbase: Variable,
 }
 
 /// Translation state.
@@ -890,11 +896,7 @@ impl Tx<'_> {
     }
 
     fn mask_to(&mut self, v: Value, size: u8) -> Value {
-        if size >= 8 {
-            v
-        } else {
-            self.b.ins().band_imm_s(v, size_mask(size) as i64)
-        }
+        low_bits(&mut self.b, v, size)
     }
 
     /// `Cpu::get_reg`.
@@ -924,7 +926,7 @@ impl Tx<'_> {
                 };
                 self.b.ins().bor(keep, v)
             }
-            (4, _) => self.b.ins().band_imm_s(v, 0xffff_ffff),
+            (4, _) => low_bits(&mut self.b, v, 4),
             _ => v,
         };
         self.set_reg(o.reg, new);
@@ -1017,10 +1019,11 @@ impl Tx<'_> {
     }
 
     fn mask_to_ip(&mut self, v: Value) -> Value {
-        if self.mask == u64::MAX {
-            v
-        } else {
-            self.b.ins().band_imm_s(v, self.mask as i64)
+        match self.mask {
+            u64::MAX => v,
+            0xffff_ffff => low_bits(&mut self.b, v, 4),
+            0xffff => low_bits(&mut self.b, v, 2),
+            m => self.b.ins().band_imm_s(v, m as i64),
         }
     }
 
@@ -1151,6 +1154,23 @@ impl Tx<'_> {
         }
         self.writeback_flags();
     }
+}
+
+/// The low `size` bytes of `v`, zero-extended. A narrowing and a
+/// zero-extension rather than an AND: x86-64 cannot encode the 32-bit mask
+/// as an immediate (Cranelift loaded it from the constant pool), while the
+/// extension is one `mov r32, r32` (or `movzx`), and on other hosts a
+/// single extend instruction as well.
+pub(crate) fn low_bits(b: &mut FunctionBuilder, v: Value, size: u8) -> Value {
+    use cranelift_codegen::ir::types::{I16, I32, I8};
+    let narrow = match size {
+        1 => I8,
+        2 => I16,
+        4 => I32,
+        _ => return v,
+    };
+    let n = b.ins().ireduce(narrow, v);
+    b.ins().uextend(I64, n)
 }
 
 #[cfg(test)]
