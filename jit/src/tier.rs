@@ -79,36 +79,58 @@ impl CompileWorker {
             .name("leap-jit".into())
             .spawn(move || {
                 let mut jit = Some(first);
-                for req in req_rx {
-                    match req {
-                        Request::Recycle => jit = None,
-                        Request::Compile {
-                            key,
-                            gen,
-                            block,
-                            sent,
-                        } => {
-                            let start = Instant::now();
-                            if jit.is_none() {
-                                jit = Jit::new().ok();
-                            }
-                            let result = match jit.as_mut() {
-                                Some(j) => j.compile(&block.0),
-                                None => Err(crate::err("no code generator")),
-                            };
-                            let reply = Reply {
-                                key,
-                                gen,
-                                result,
-                                wait: start - sent,
-                                compile: start.elapsed(),
-                            };
-                            if rep_tx.send(reply).is_err() {
-                                break;
-                            }
-                            sent_count.fetch_add(1, Ordering::Release);
+                let newest_first = std::env::var("LEAP_JIT_QUEUE").as_deref() != Ok("fifo");
+                // Requests waiting here. When the worker falls behind (a
+                // boot meets thousands of new hot blocks), the newest are
+                // taken first: they are what the guest runs now, while an
+                // old request may be for code the guest has left.
+                let mut todo: std::collections::VecDeque<Request> = Default::default();
+                loop {
+                    if todo.is_empty() {
+                        match req_rx.recv() {
+                            Ok(r) => todo.push_back(r),
+                            Err(_) => break,
                         }
                     }
+                    todo.extend(req_rx.try_iter());
+                    // A recycle makes every request before it stale.
+                    if let Some(i) = todo.iter().rposition(|r| matches!(r, Request::Recycle)) {
+                        todo.drain(..=i);
+                        jit = None;
+                    }
+                    let req = if newest_first {
+                        todo.pop_back()
+                    } else {
+                        todo.pop_front()
+                    };
+                    let Some(Request::Compile {
+                        key,
+                        gen,
+                        block,
+                        sent,
+                    }) = req
+                    else {
+                        continue;
+                    };
+                    let start = Instant::now();
+                    if jit.is_none() {
+                        jit = Jit::new().ok();
+                    }
+                    let result = match jit.as_mut() {
+                        Some(j) => j.compile(&block.0),
+                        None => Err(crate::err("no code generator")),
+                    };
+                    let reply = Reply {
+                        key,
+                        gen,
+                        result,
+                        wait: start - sent,
+                        compile: start.elapsed(),
+                    };
+                    if rep_tx.send(reply).is_err() {
+                        break;
+                    }
+                    sent_count.fetch_add(1, Ordering::Release);
                 }
             })
             .map_err(crate::err)?;

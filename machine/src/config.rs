@@ -41,8 +41,13 @@ pub enum JitMode {
     Always,
 }
 
-/// Runs before a block is compiled, by default.
-pub const DEFAULT_JIT_THRESHOLD: u32 = 50;
+/// Runs before a block is compiled, by default. A compile costs about
+/// 80 us per guest instruction on the worker thread, so only blocks that run
+/// thousands of times repay it; with 50, the amd64 boot sent 19,000 blocks
+/// and the queue fell up to a second behind, leaving the hottest new code
+/// interpreted. 500 was the fastest boot of 50/300/500/1000/4000 (paired
+/// runs; benches/README.md).
+pub const DEFAULT_JIT_THRESHOLD: u32 = 500;
 
 #[derive(Clone, Debug)]
 pub struct Config {
