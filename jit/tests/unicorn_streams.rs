@@ -8,6 +8,7 @@
 //! 20000, 5000 for the SSE streams) of the same streams. The 64-bit SSE
 //! stream (`gen_cases64.py --sse`) runs here too.
 
+mod common;
 #[path = "../../cpu/tests/unicorn_cases/mod.rs"]
 mod unicorn_cases;
 
@@ -73,13 +74,7 @@ fn replay_jit(case: &Value) -> Result<usize, String> {
             interp.s.rip, interp.icount, jit.s.rip, jit.icount
         ));
     }
-    // Flag records modulo word bits no flag reads (`LazyFlags::canonical`:
-    // the JIT drops an IMUL's flags or a parked CF that a later operation
-    // makes dead; the interpreter keeps them).
-    let (mut sa, mut sb) = (interp.s.clone(), jit.s.clone());
-    sa.flags = sa.flags.canonical();
-    sb.flags = sb.flags.canonical();
-    if format!("{sa:?}") != format!("{sb:?}") {
+    if common::state_text(&interp.s) != common::state_text(&jit.s) {
         return Err("CpuState differs".into());
     }
     if interp.mem.ram != jit.mem.ram {

@@ -1019,12 +1019,8 @@ impl Tx<'_> {
     }
 
     fn mask_to_ip(&mut self, v: Value) -> Value {
-        match self.mask {
-            u64::MAX => v,
-            0xffff_ffff => low_bits(&mut self.b, v, 4),
-            0xffff => low_bits(&mut self.b, v, 2),
-            m => self.b.ins().band_imm_s(v, m as i64),
-        }
+        // `mask` is `ip_mask(code_size)`.
+        low_bits(&mut self.b, v, self.code_size)
     }
 
     /// `Cpu::branch_to`'s check: true if `target` is past the CS limit (or

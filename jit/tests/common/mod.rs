@@ -112,6 +112,15 @@ pub fn enable_paging(cpu: &mut Cpu, hole: u64) {
     cpu.tlb.flush_all();
 }
 
+/// The whole architectural state as text, with the flag record in its
+/// canonical form (`LazyFlags::canonical`: the JIT drops flag-word bits
+/// that no flag reads any more, where the interpreter keeps them).
+pub fn state_text(s: &leap_cpu::state::CpuState) -> String {
+    let mut s = s.clone();
+    s.flags = s.flags.canonical();
+    format!("{s:?}")
+}
+
 /// Everything the two tiers must agree on.
 pub fn compare(a: &Cpu, b: &Cpu, what: &str) {
     for r in 0..16 {
@@ -146,10 +155,7 @@ pub fn compare(a: &Cpu, b: &Cpu, what: &str) {
     );
     assert_eq!(a.mode64, b.mode64, "{what}: mode64");
     assert_eq!(a.s.cr2, b.s.cr2, "{what}: cr2");
-    let (mut sa, mut sb) = (a.s.clone(), b.s.clone());
-    sa.flags = sa.flags.canonical();
-    sb.flags = sb.flags.canonical();
-    assert_eq!(format!("{sa:?}"), format!("{sb:?}"), "{what}: CpuState");
+    assert_eq!(state_text(&a.s), state_text(&b.s), "{what}: CpuState");
     assert!(a.mem.ram == b.mem.ram, "{what}: RAM differs");
     assert!(
         a.mem.page_flags == b.mem.page_flags,
