@@ -25,6 +25,9 @@ pub struct Block {
     /// Bytes covered, from the first instruction's start.
     pub byte_len: u32,
     pub code_size: u8,
+    /// `Cpu::seg_flat` when the block was decoded (0 in 64-bit code): the
+    /// JIT specialises the block's accesses on it, checked at run time.
+    pub seg_flat: u8,
     /// Blocks that ran right after this one (taken and fall-through of a
     /// branch, recent return targets): the run loop finds its next block
     /// here before trying the jump cache. Same validity rules as a jump
@@ -44,6 +47,7 @@ impl Block {
             phys2: self.phys2,
             byte_len: self.byte_len,
             code_size: self.code_size,
+            seg_flat: self.seg_flat,
             links: RefCell::new([None, None]),
             jit: Default::default(),
         }
@@ -461,6 +465,7 @@ impl Cpu {
             phys2: if straddles { tail_phys } else { None },
             byte_len: pos as u32,
             code_size,
+            seg_flat: if self.mode64 { 0 } else { self.seg_flat },
             links: RefCell::new([None, None]),
             jit: Default::default(),
         })

@@ -43,6 +43,12 @@ pub struct Cpu {
     /// segments have a non-zero low bound).
     pub seg_lo: [u64; 6],
     pub seg_hi: [u64; 6],
+    /// Bit `i`: segment register `i` is flat (base 0, every 32-bit offset
+    /// valid, readable and writable, EFER.LMA clear), so an access's
+    /// linear address is its
+    /// offset; bit [`SEG_FLAT_BIG_SS`]: SS is a 32-bit stack. Compiled code
+    /// specialised on these checks them once instead of per access.
+    pub seg_flat: u8,
     /// Trace every executed instruction to stderr.
     pub trace: bool,
     /// Opcodes already reported as unimplemented (log once).
@@ -57,6 +63,9 @@ pub struct Cpu {
     /// Direct jumps between compiled blocks (see `crate::tier`).
     pub chain: Box<crate::tier::ChainState>,
 }
+
+/// [`Cpu::seg_flat`]'s bit for SS's B flag.
+pub const SEG_FLAT_BIG_SS: u8 = 0x80;
 
 impl Cpu {
     pub fn new(ram_size: usize) -> Self {
@@ -74,6 +83,7 @@ impl Cpu {
             seg_ok: [3; 6],
             seg_lo: [0; 6],
             seg_hi: [0xffff; 6],
+            seg_flat: 0,
             trace: false,
             warned: Default::default(),
             nmi_pending: false,
@@ -125,6 +135,19 @@ impl Cpu {
         } else {
             (s.readable() as u8) | (s.writable() as u8) << 1
         };
+        // Not with EFER.LMA: compatibility-mode code shares the TLB with
+        // 64-bit code, whose entries above 4 GiB an access running past
+        // the limit could match (without LMA every entry is below 4 GiB).
+        let flat = self.seg_ok[i] == 3
+            && self.seg_lo[i] == 0
+            && self.seg_hi[i] == 0xffff_ffff
+            && s.base == 0
+            && self.s.efer & crate::state::EFER_LMA == 0;
+        self.seg_flat = (self.seg_flat & !(1 << i)) | (flat as u8) << i;
+        if i == crate::state::SS {
+            let big = s.big() as u8;
+            self.seg_flat = (self.seg_flat & !SEG_FLAT_BIG_SS) | (big * SEG_FLAT_BIG_SS);
+        }
     }
 
     /// Flat 32-bit protected mode, as a multiboot loader leaves the machine.

@@ -22,6 +22,6 @@ mod tests;
 pub mod tier;
 
 pub use bus::{Bus, NullBus};
-pub use cpu::{Cpu, Exit};
+pub use cpu::{Cpu, Exit, SEG_FLAT_BIG_SS};
 pub use exception::Exception;
 pub use state::CpuState;

@@ -120,6 +120,10 @@ impl Cpu {
                     MSR_GS_BASE => self.s.seg[GS].base = v,
                     _ => self.s.kernel_gs_base = v,
                 }
+                // The bases also serve compatibility-mode code: keep
+                // `seg_flat` (base 0) true to them.
+                self.update_seg_ok(FS);
+                self.update_seg_ok(GS);
             }
             MSR_SFMASK => self.s.sfmask = v & 0xffff_ffff,
             MSR_TSC_AUX => self.s.tsc_aux = v & 0xffff_ffff,

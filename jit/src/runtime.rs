@@ -149,6 +149,7 @@ pub mod off {
     pub const CPU_CODE_EPOCH: i32 = leap_cpu::blocks::CPU_CODE_EPOCH_OFFSET as i32;
     pub const CPU_TLB_EPOCH: i32 = (offset_of!(Cpu, tlb) + offset_of!(Tlb, epoch)) as i32;
     pub const CPU_SEG_OK: i32 = offset_of!(Cpu, seg_ok) as i32;
+    pub const CPU_SEG_FLAT: i32 = offset_of!(Cpu, seg_flat) as i32;
     pub const CPU_SEG_LO: i32 = offset_of!(Cpu, seg_lo) as i32;
     pub const CPU_SEG_HI: i32 = offset_of!(Cpu, seg_hi) as i32;
     pub const CPU_TLB_READ: i32 = (offset_of!(Cpu, tlb) + offset_of!(Tlb, read)) as i32;

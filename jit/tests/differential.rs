@@ -219,7 +219,7 @@ fn conditions_after_each_producer() {
         (0x8000, 0x7fff),
     ];
     let mut count = 0;
-    for producer in 0..12u64 {
+    for producer in 0..14u64 {
         for cc in 0..16u64 {
             for &(x, y) in &pairs {
                 for size in [1u8, 2, 4] {
@@ -237,8 +237,20 @@ fn conditions_after_each_producer() {
                             (8, 4) => a.dec(eax)?,
                             (8, 2) => a.dec(ax)?,
                             (8, _) => a.dec(al)?,
-                            (9, _) => a.adc(eax, ecx)?,
+                            (9, 4) => alu!(a, 7, eax, ecx)?,
+                            (9, 2) => alu!(a, 7, ax, cx)?,
+                            (9, _) => alu!(a, 7, al, cl)?,
                             (10, _) => a.neg(ecx)?,
+                            (12, 4) => alu!(a, 8, eax, ecx)?,
+                            (12, 2) => alu!(a, 8, ax, cx)?,
+                            (12, _) => alu!(a, 8, al, cl)?,
+                            // A carry chain: the second ADC reads the
+                            // first one's CF, the condition its record.
+                            (13, _) => {
+                                a.add(eax, ecx)?;
+                                a.adc(ecx, eax)?;
+                                a.sbb(al, cl)?;
+                            }
                             _ => a.nop()?,
                         }
                         jcc!(a, cc, t)?;
@@ -718,7 +730,7 @@ fn mem_at(r: &mut Rng) -> AsmMemoryOperand {
 
 /// One random instruction of the memory / stack / second-batch forms.
 fn random_mem_insn(a: &mut Asm, r: &mut Rng) -> R {
-    let op = r.below(7);
+    let op = r.below(9);
     let m = mem_at(r);
     match r.below(30) {
         0 => a.mov(pick(r, &R32M), dword_ptr(m)),
@@ -931,6 +943,71 @@ fn segment_limit_and_type() {
             a.mov(ecx, dword_ptr(DATA + 0x30))?;
             a.hlt()
         });
+    }
+}
+
+/// A block decoded while DS, ES and SS were flat is specialised on that;
+/// run after a segment stopped being flat, each of its accesses must get
+/// the interpreter's base, limit, type and stack-size handling.
+#[test]
+fn flat_segments_checked_at_run_time() {
+    use leap_cpu::mmu::Access;
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(32, &|a| {
+        a.mov(eax, dword_ptr(DATA + 0x8))?;
+        a.mov(dword_ptr(ebp - 8), eax)?;
+        a.push(eax)?;
+        a.pop(ecx)?;
+        a.add(dword_ptr(ptr(DATA + 0x20).es()), ecx)?;
+        a.mov(edx, dword_ptr(DATA + 0x30))?;
+        a.mov(dword_ptr(DATA + 0x40), edx)?;
+        a.hlt()
+    });
+    for case in 0..8 {
+        let mut a = pm32(&code);
+        let mut b = pm32(&code);
+        for c in [&mut a, &mut b] {
+            warm_tlb(c);
+            for page in [STACK - 0x1000 + 0x10000, DATA + 0x1000] {
+                for acc in [Access::Read, Access::Write] {
+                    c.translate(page, acc, false).unwrap();
+                }
+            }
+            c.s.gpr[EBP] = STACK - 0x100;
+            c.mem.write_ram(DATA + 0x8, 4, 0x1234_5678);
+        }
+        assert_eq!(
+            a.seg_flat & 0x0f,
+            0x0d,
+            "pm32 starts with flat ES, SS, DS, not CS"
+        );
+        let blk = a.fetch_block(&mut NullBus).unwrap();
+        b.fetch_block(&mut NullBus).unwrap();
+        let compiled = jit.compile(&blk).unwrap();
+        let change = |c: &mut Cpu| {
+            match case {
+                0 => {}
+                1 => c.s.seg[DS].limit = DATA as u32 + 0x10,
+                2 => c.s.seg[DS].attr &= !0x2,
+                3 => c.s.seg[ES].base = 0x1000,
+                4 => {
+                    // A 16-bit stack: pushes go to SP, not ESP.
+                    c.s.seg[SS].attr &= !ATTR_DB;
+                    c.s.gpr[ESP] += 0x10000;
+                }
+                5 => c.s.seg[SS].limit = 0x7000,
+                6 => c.s.seg[SS].base = 0x10,
+                _ => c.s.seg[ES].attr = (c.s.seg[ES].attr & !0xf) | 0x7,
+            }
+            c.update_mode();
+        };
+        change(&mut a);
+        change(&mut b);
+        let ra = a.exec_block(&mut NullBus, &blk, u64::MAX);
+        let rb = compiled.run(&mut b, &mut NullBus, u64::MAX);
+        assert_eq!(ra, rb, "case {case}: exit");
+        compare(&a, &b, &format!("flat case {case}"));
+        assert_eq!(a.icount, b.icount);
     }
 }
 

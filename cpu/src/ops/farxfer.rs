@@ -51,6 +51,7 @@ fn real_far(c: &mut Cpu, sel: u16, off: u64) -> Result<()> {
     }
     s.selector = sel;
     s.base = (sel as u64) << 4;
+    c.update_seg_ok(CS);
     c.next_rip = off;
     Ok(())
 }

@@ -78,6 +78,7 @@ impl Cpu {
         let c = &mut self.s.seg[CS];
         c.selector = cs as u16;
         c.base = cs << 4;
+        self.update_seg_ok(CS);
         self.s.rip = ip;
         Ok(())
     }
@@ -284,6 +285,7 @@ fn iret(c: &mut Cpu, b: &mut dyn Bus, size: u8) -> Result<()> {
         let s = &mut c.s.seg[CS];
         s.selector = cs;
         s.base = (cs as u64) << 4;
+        c.update_seg_ok(CS);
         c.load_flags(fl, size);
         c.next_rip = ip;
         return Ok(());

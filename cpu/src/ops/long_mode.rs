@@ -345,6 +345,7 @@ fn h_swapgs(c: &mut Cpu, _b: &mut dyn Bus, _i: &Insn) -> Result<()> {
     }
     c.require_cpl0()?;
     std::mem::swap(&mut c.s.seg[GS].base, &mut c.s.kernel_gs_base);
+    c.update_seg_ok(GS);
     Ok(())
 }
 

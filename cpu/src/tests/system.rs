@@ -629,3 +629,62 @@ fn a20_gate_wraps_bit_20_and_devices_see_instruction_time() {
     assert_eq!(bus.msr_6e0, 0x1234);
     assert_eq!(t.r(EAX), 0x1234);
 }
+
+/// `Cpu::seg_flat` follows every way a segment's base, limit, type or
+/// SS's size changes (the JIT's flat-segment blocks trust it).
+#[test]
+fn seg_flat_tracks_segment_changes() {
+    use crate::cpu::SEG_FLAT_BIG_SS;
+    let flat_data = 1 << ES | 1 << SS | 1 << DS | 1 << FS | 1 << GS;
+    // A load of a based, 4 KiB data segment into DS.
+    let mut t = T::pm32(|a| {
+        a.mov(ax, SEL_DATA_20000 as u32)?;
+        a.mov(ds, ax)?;
+        a.hlt()
+    });
+    assert_eq!(
+        t.cpu.seg_flat,
+        flat_data | SEG_FLAT_BIG_SS,
+        "flat 32-bit start"
+    );
+    t.run_any();
+    assert_eq!(t.cpu.seg_flat & (1 << DS), 0, "DS with base 0x20000");
+    assert_ne!(t.cpu.seg_flat & (1 << ES), 0);
+    // WRMSR to FS base (allowed outside long mode too).
+    let mut t = T::pm32(|a| {
+        a.mov(ecx, 0xc000_0100u32)?;
+        a.mov(eax, 0x1000u32)?;
+        a.xor(edx, edx)?;
+        a.wrmsr()?;
+        a.hlt()
+    });
+    t.run_any();
+    assert_eq!(t.cpu.s.seg[FS].base, 0x1000);
+    assert_eq!(t.cpu.seg_flat & (1 << FS), 0, "FS base set by WRMSR");
+    // A 16-bit SS clears the size bit; real mode has no flat segment.
+    let mut t = T::pm32(|a| a.hlt());
+    t.cpu.s.seg[SS].attr &= !ATTR_DB;
+    t.cpu.update_seg_ok(SS);
+    assert_eq!(t.cpu.seg_flat & SEG_FLAT_BIG_SS, 0);
+    assert_ne!(t.cpu.seg_flat & (1 << SS), 0);
+    let t = T::real(|a| a.hlt());
+    assert_eq!(t.cpu.seg_flat & 0x3f, 0, "real mode: 64 KiB limits");
+}
+
+/// A real-mode far jump moves CS's base: its flat bit (set while CS had
+/// base 0 and a 4 GiB limit, as unreal-mode code can leave it) must drop.
+#[test]
+fn real_mode_far_jump_updates_cs_flat_bit() {
+    let mut t = T::real(|a| {
+        a.jmp_far(0x0100, 0x0005)?;
+        a.hlt()
+    });
+    t.cpu.s.seg[CS].limit = 0xffff_ffff;
+    t.cpu.s.seg[CS].base = 0;
+    t.cpu.update_seg_ok(CS);
+    assert_ne!(t.cpu.seg_flat & (1 << CS), 0, "unreal CS starts flat");
+    t.cpu.mem.write_ram(0x1005, 1, 0xf4);
+    t.run_any();
+    assert_eq!(t.cpu.s.seg[CS].base, 0x1000);
+    assert_eq!(t.cpu.seg_flat & (1 << CS), 0);
+}

@@ -206,6 +206,24 @@ impl Tx<'_> {
         match op {
             FlagOp::Add => bd.ins().icmp(IntCC::UnsignedLessThan, res, a),
             FlagOp::Sub => bd.ins().icmp(IntCC::UnsignedLessThan, a, b),
+            FlagOp::Adc | FlagOp::Sbb => {
+                // With a carry-in the result may equal the operand it is
+                // compared with and still have carried (`LazyFlags::cf`).
+                let (lt, le) = if op == FlagOp::Adc {
+                    (
+                        bd.ins().icmp(IntCC::UnsignedLessThan, res, a),
+                        bd.ins().icmp(IntCC::UnsignedLessThanOrEqual, res, a),
+                    )
+                } else {
+                    (
+                        bd.ins().icmp(IntCC::UnsignedLessThan, a, b),
+                        bd.ins().icmp(IntCC::UnsignedLessThanOrEqual, a, b),
+                    )
+                };
+                let w = self.bits_value();
+                let cin = self.bit_set(w, FLAG_CF);
+                self.b.ins().select(cin, le, lt)
+            }
             FlagOp::Neg => bd.ins().icmp_imm_s(IntCC::NotEqual, res, 0),
             FlagOp::Shl => {
                 // Counts past the width shift everything out.
@@ -290,13 +308,13 @@ impl Tx<'_> {
         let (size, a, b, res) = self.rec();
         let sb = sign_bit(size);
         match op {
-            FlagOp::Add => {
+            FlagOp::Add | FlagOp::Adc => {
                 let x = self.b.ins().bxor(a, res);
                 let y = self.b.ins().bxor(b, res);
                 let v = self.b.ins().band(x, y);
                 self.bit_set(v, sb)
             }
-            FlagOp::Sub => {
+            FlagOp::Sub | FlagOp::Sbb => {
                 let x = self.b.ins().bxor(a, b);
                 let y = self.b.ins().bxor(a, res);
                 let v = self.b.ins().band(x, y);

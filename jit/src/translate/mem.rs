@@ -74,6 +74,15 @@ impl Tx<'_> {
             let ok = self.b.ins().iconst(I8, 0);
             return (lin, ok);
         }
+        if self.flat_care & (1 << seg) != 0 {
+            // Flat (checked once, `flat_fail`): the linear address is the
+            // offset. Only an access running past 4 GiB breaks the limit,
+            // and the TLB compare already fails for it: its last byte's
+            // page is above 4 GiB, where no entry is without EFER.LMA
+            // (which `Cpu::seg_flat` requires clear).
+            let flat_fail = self.flat_fail.expect("entry checked the flat segments");
+            return (off, flat_fail);
+        }
         let b = &mut self.b;
         let ok = b
             .ins()
@@ -261,7 +270,8 @@ impl Tx<'_> {
     /// code size (a 16-bit stack for 16-bit code, 32-bit for 32-bit;
     /// 64-bit code always has a 64-bit stack).
     fn stack_size_fail(&mut self) -> Option<Value> {
-        if self.code64() {
+        // A flat SS's size is part of `flat_fail`.
+        if self.code64() || self.flat_care & (1 << SS) != 0 {
             return None;
         }
         let attr = self

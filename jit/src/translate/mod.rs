@@ -60,6 +60,8 @@ pub enum AluOp {
     Xor,
     Cmp,
     Test,
+    Adc,
+    Sbb,
 }
 
 /// Source operand of a two-operand instruction.
@@ -193,9 +195,11 @@ pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
             Src::Mem => Some(InlineForm::Load),
         },
         Mov if n == 2 && mem_operand(insn, d) => Some(InlineForm::Store(src(true)?)),
-        Add | Or | And | Sub | Xor | Cmp | Test if n == 2 => {
+        Add | Or | And | Sub | Xor | Cmp | Test | Adc | Sbb if n == 2 => {
             let op = match m {
                 Add => AluOp::Add,
+                Adc => AluOp::Adc,
+                Sbb => AluOp::Sbb,
                 Or => AluOp::Or,
                 And => AluOp::And,
                 Sub => AluOp::Sub,
@@ -454,6 +458,9 @@ impl Translator {
             tlb_read: None,
             tlb_write: None,
             user: None,
+            flat_care: 0,
+            flat_want: 0,
+            flat_fail: None,
             mask: ip_mask(block.code_size),
             code_size: block.code_size,
             looping: None,
@@ -598,6 +605,13 @@ struct Tx<'f> {
     /// loaded at entry for blocks with inline memory accesses, again after
     /// each interpreter step.
     user: Option<Value>,
+    /// Segment specialisation (see `flat_plan`): bits of `Cpu::seg_flat`
+    /// the block's accesses rely on, and the values they need.
+    flat_care: u8,
+    flat_want: u8,
+    /// True when `Cpu::seg_flat` differs from `flat_want` in `flat_care`:
+    /// loaded with `user`.
+    flat_fail: Option<Value>,
     mask: u64,
     code_size: u8,
     /// Set when the block branches back to its own start: the branch
@@ -628,6 +642,49 @@ fn loops_to_start(block: &Block, mask: u64) -> bool {
     let total: u64 = block.insns.iter().map(|i| i.len as u64).sum();
     // A branch narrower than the code size truncates its target.
     last.osize >= block.code_size && total.wrapping_add(last.imm) & mask == 0
+}
+
+/// Which segments the block's inline accesses may treat as flat (linear
+/// address = offset, no limit or type check): those flat when it was
+/// decoded, as `(care, want)` over `Cpu::seg_flat`. The block checks the
+/// CPU's bits against them where it loads CPL; a mismatch sends the access
+/// to the interpreter. Stack accesses rely on SS's size too: SS is flat
+/// only when its B flag matches the code size, as inline stack code assumes.
+fn flat_plan(block: &Block, forms: &[Option<InlineForm>]) -> (u8, u8) {
+    use leap_cpu::SEG_FLAT_BIG_SS;
+    if block.code_size == 8 {
+        return (0, 0);
+    }
+    let mut used = 0u8;
+    for (f, insn) in forms.iter().zip(&block.insns) {
+        let Some(f) = f else { continue };
+        if !f.touches_memory(insn) {
+            continue;
+        }
+        if insn.op.iter().any(|o| o.kind == OpKind::Mem) {
+            used |= 1 << insn.mem.seg;
+        }
+        if matches!(
+            f,
+            InlineForm::Push
+                | InlineForm::Pop
+                | InlineForm::Call
+                | InlineForm::Ret
+                | InlineForm::CallInd
+        ) {
+            used |= 1 << leap_cpu::state::SS;
+        }
+    }
+    let mut care = used & block.seg_flat & 0x3f;
+    let big = block.seg_flat & SEG_FLAT_BIG_SS != 0;
+    if care & (1 << leap_cpu::state::SS) != 0 {
+        if big == (block.code_size == 4) {
+            care |= SEG_FLAT_BIG_SS;
+        } else {
+            care &= !(1 << leap_cpu::state::SS);
+        }
+    }
+    (care, block.seg_flat & care)
 }
 
 /// General registers the block's instructions read or write (bit n:
@@ -679,6 +736,7 @@ impl Tx<'_> {
             looping: false,
         };
         self.full_stop = forms.iter().any(|f| f.is_none());
+        (self.flat_care, self.flat_want) = flat_plan(block, &forms);
         self.entry_loads(memory);
         // A loop made only of inline instructions runs as a host loop
         // (helpers may halt, set TF or an interrupt shadow: those leave).
@@ -861,6 +919,12 @@ impl Tx<'_> {
         let bits = b.ins().bor_imm_s(u, TAG_VALID as i64);
         let bits = b.ins().bor(bits, ac);
         self.user = Some(bits);
+        if self.flat_care != 0 {
+            let f = b.ins().uload8(I64, mem(), self.cpu, off::CPU_SEG_FLAT);
+            let f = b.ins().bxor_imm_s(f, self.flat_want as i64);
+            let f = b.ins().band_imm_s(f, self.flat_care as i64);
+            self.flat_fail = Some(b.ins().icmp_imm_s(IntCC::NotEqual, f, 0));
+        }
     }
 
     /// Call helper at `slot` of the helper table; returns its result.
@@ -1225,9 +1289,19 @@ mod tests {
             ),
             Some(InlineForm::Shift(ShiftOp::Shl, Count::Cl))
         ));
-        // Segment registers and ADC go to the helper.
+        assert!(matches!(
+            form(rr(Code::Adc_r32_rm32, EAX, ECX), false),
+            Some(InlineForm::Alu(AluOp::Adc, Src::Reg(_)))
+        ));
+        assert!(matches!(
+            form(
+                Instruction::with2(Code::Sbb_rm32_r32, m, ECX).unwrap(),
+                false
+            ),
+            Some(InlineForm::AluMem(AluOp::Sbb, Src::Reg(_)))
+        ));
+        // Segment registers go to the helper.
         assert!(form(rr(Code::Mov_r32m16_Sreg, EAX, DS), false).is_none());
-        assert!(form(rr(Code::Adc_r32_rm32, EAX, ECX), false).is_none());
         // Branches only at the end of a block.
         let j = Instruction::with_branch(Code::Je_rel32_32, 0x2000).unwrap();
         assert!(form(j, false).is_none());

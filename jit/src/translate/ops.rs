@@ -163,12 +163,30 @@ impl Tx<'_> {
 
     /// `ops::alu::alu` for the inline operations: result and flag record.
     fn alu(&mut self, op: AluOp, size: u8, a: Value, b: Value) -> Value {
+        if matches!(op, AluOp::Adc | AluOp::Sbb) {
+            // `LazyFlags::set_carry_op`: the carry-in is parked in the
+            // word's CF, which the record's CF and the next ADC read.
+            let cin = self.cf();
+            let c = self.b.ins().uextend(I64, cin);
+            let (r, fop) = if op == AluOp::Adc {
+                let r = self.b.ins().iadd(a, b);
+                (self.b.ins().iadd(r, c), FlagOp::Adc)
+            } else {
+                let r = self.b.ins().isub(a, b);
+                (self.b.ins().isub(r, c), FlagOp::Sbb)
+            };
+            let r = self.mask_to(r, size);
+            self.park_cf(cin);
+            self.set_rec(fop, size, a, b, r);
+            return r;
+        }
         let r = match op {
             AluOp::Add => self.b.ins().iadd(a, b),
             AluOp::Sub | AluOp::Cmp => self.b.ins().isub(a, b),
             AluOp::And | AluOp::Test => self.b.ins().band(a, b),
             AluOp::Or => self.b.ins().bor(a, b),
             AluOp::Xor => self.b.ins().bxor(a, b),
+            AluOp::Adc | AluOp::Sbb => unreachable!("carry operations return above"),
         };
         let r = self.mask_to(r, size);
         match op {
