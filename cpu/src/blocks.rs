@@ -390,6 +390,20 @@ impl Cpu {
         Ok(b)
     }
 
+    /// Append `n` code bytes at `phys` (within one page) to `buf`: a
+    /// copy from RAM, or byte reads for ROM and device memory.
+    fn read_code(&mut self, bus: &mut dyn Bus, phys: u64, n: usize, buf: &mut Vec<u8>) {
+        let p = phys & self.mem.a20_mask;
+        if self.mem.is_ram(p) && (p & 0xfff) as usize + n <= 0x1000 {
+            let a = p as usize;
+            buf.extend_from_slice(&self.mem.ram[a..a + n]);
+        } else {
+            for k in 0..n {
+                buf.push(self.phys_read(bus, phys + k as u64, 1) as u8);
+            }
+        }
+    }
+
     fn decode_block(
         &mut self,
         bus: &mut dyn Bus,
@@ -406,18 +420,14 @@ impl Cpu {
             (self.s.seg[CS].limit as u64 - self.s.rip + 1) as usize
         };
         let mut buf = Vec::with_capacity(in_page + 15);
-        for k in 0..in_page.min(max) {
-            buf.push(self.phys_read(bus, phys + k as u64, 1) as u8);
-        }
+        self.read_code(bus, phys, in_page.min(max), &mut buf);
         let mut tail_phys = None;
         let mut tail_fault = None;
         if in_page < max {
             let next = (lin & PAGE_MASK) + 4096;
             match self.translate(next, Access::Fetch, user) {
                 Ok(p2) => {
-                    for k in 0..15.min(max - in_page) {
-                        buf.push(self.phys_read(bus, p2 + k as u64, 1) as u8);
-                    }
+                    self.read_code(bus, p2, 15.min(max - in_page), &mut buf);
                     tail_phys = Some(p2 & PAGE_MASK);
                 }
                 Err(e) => tail_fault = Some(e),
