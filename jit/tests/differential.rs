@@ -86,7 +86,7 @@ fn pick<T: Copy>(r: &mut Rng, xs: &[T]) -> T {
 /// through the helper, some that set flags the helper way.
 fn random_insn(a: &mut Asm, r: &mut Rng) -> R {
     let op = r.below(9);
-    match r.below(24) {
+    match r.below(25) {
         0 | 1 => a.mov(pick(r, &R32), pick(r, &R32)),
         2 => a.mov(pick(r, &R32), r.interesting() as u32),
         3 => a.mov(pick(r, &R8), pick(r, &R8)),
@@ -136,6 +136,12 @@ fn random_insn(a: &mut Asm, r: &mut Rng) -> R {
             a.push(pick(r, &R32))?;
             a.pop(pick(r, &R32))
         }
+        23 => match r.below(4) {
+            0 => a.mul(pick(r, &R32)),
+            1 => a.imul(pick(r, &R32)),
+            2 => a.mul(pick(r, &R16)),
+            _ => a.imul(pick(r, &R16)),
+        },
         _ => a.imul_2(pick(r, &R32), pick(r, &R32)),
     }
 }
@@ -219,7 +225,7 @@ fn conditions_after_each_producer() {
         (0x8000, 0x7fff),
     ];
     let mut count = 0;
-    for producer in 0..14u64 {
+    for producer in 0..15u64 {
         for cc in 0..16u64 {
             for &(x, y) in &pairs {
                 for size in [1u8, 2, 4] {
@@ -251,6 +257,9 @@ fn conditions_after_each_producer() {
                                 a.adc(ecx, eax)?;
                                 a.sbb(al, cl)?;
                             }
+                            (14, 4) => a.mul(ecx)?,
+                            (14, 2) => a.imul(cx)?,
+                            (14, _) => a.imul(ecx)?,
                             _ => a.nop()?,
                         }
                         jcc!(a, cc, t)?;
@@ -611,7 +620,7 @@ fn long_mode_blocks() {
                 // Shift counts include 0: a 32-bit register is still
                 // zero-extended then.
                 let cnt = [0u32, 1, 5, 31, 32, 63][r.below(6) as usize];
-                match r.below(11) {
+                match r.below(13) {
                     0 => alu!(a, op, pick(&mut r, &R64), pick(&mut r, &R64))?,
                     1 => alu!(a, op, pick(&mut r, &R64), r.interesting() as i32)?,
                     2 => alu!(a, op, pick(&mut r, &R32X), pick(&mut r, &R32X))?,
@@ -622,7 +631,9 @@ fn long_mode_blocks() {
                     7 => a.shl(pick(&mut r, &R32X), cnt)?,
                     8 => a.sar(pick(&mut r, &R32X), cnt)?,
                     9 => a.shr(pick(&mut r, &R64), cnt)?,
-                    _ => a.adc(pick(&mut r, &R64), pick(&mut r, &R64))?,
+                    10 => a.adc(pick(&mut r, &R64), pick(&mut r, &R64))?,
+                    11 => a.mul(pick(&mut r, &R64))?,
+                    _ => a.imul(pick(&mut r, &R64))?,
                 }
             }
             let cc = r.below(16);
@@ -732,7 +743,7 @@ fn mem_at(r: &mut Rng) -> AsmMemoryOperand {
 fn random_mem_insn(a: &mut Asm, r: &mut Rng) -> R {
     let op = r.below(9);
     let m = mem_at(r);
-    match r.below(30) {
+    match r.below(31) {
         0 => a.mov(pick(r, &R32M), dword_ptr(m)),
         1 => a.mov(dword_ptr(m), pick(r, &R32M)),
         2 => a.mov(word_ptr(m), pick(r, &R16M)),
@@ -799,6 +810,12 @@ fn random_mem_insn(a: &mut Asm, r: &mut Rng) -> R {
             setcc!(a, cc, pick(r, &R8))
         }
         28 => a.adc(pick(r, &R32M), dword_ptr(m)),
+        29 => match r.below(4) {
+            0 => a.mul(dword_ptr(m)),
+            1 => a.imul(dword_ptr(m)),
+            2 => a.mul(word_ptr(m)),
+            _ => a.imul(word_ptr(m)),
+        },
         _ => random_insn(a, r),
     }
 }
@@ -821,6 +838,8 @@ fn random_mem_init(c: &mut Cpu, seed: u64, warm: bool) {
 /// RET, with the TLB warm (inline hits) and cold (slow path first).
 #[test]
 fn random_memory_blocks() {
+    // Above every offset `mem_at` reaches but its 0xffe straddle.
+    const RET_SAVE: u64 = 0xff0;
     let mut jit = Jit::new().unwrap();
     let mut t = Totals::default();
     for warm in [true, false] {
@@ -847,11 +866,14 @@ fn random_memory_blocks() {
                 a.mov(edx, 1)?;
                 a.hlt()?;
                 a.set_label(&mut func)?;
+                // Keep the return address away from the stack: the caller
+                // and this body push and pop at random.
+                a.pop(dword_ptr(DATA + RET_SAVE))?;
                 for _ in 0..r.below(5) {
                     random_mem_insn(a, &mut r)?;
                 }
-                // Undo what the body pushed and popped, then return.
-                a.lea(esp, dword_ptr(STACK as i32 - 4))?;
+                a.lea(esp, dword_ptr(STACK as i32 - 0x40))?;
+                a.push(dword_ptr(DATA + RET_SAVE))?;
                 if r.below(2) == 0 {
                     a.ret()
                 } else {

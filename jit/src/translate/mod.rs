@@ -122,6 +122,8 @@ pub enum InlineForm {
     Imul,
     /// DIV (false) / IDIV (true) r/m of 16, 32 or 64 bits.
     Div(bool),
+    /// MUL (false) / IMUL (true) r/m of 16, 32 or 64 bits, one operand.
+    MulWide(bool),
     /// SHL/SHR/SAR/ROL/ROR of a register.
     Shift(ShiftOp, Count),
     /// XCHG reg, reg.
@@ -262,6 +264,7 @@ pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
             Some(InlineForm::Imul)
         }
         Div | Idiv if n == 1 && rm(d) && d.size >= 2 => Some(InlineForm::Div(m == Idiv)),
+        Mul | Imul if n == 1 && rm(d) && d.size >= 2 => Some(InlineForm::MulWide(m == Imul)),
         Shl | Sal | Shr | Sar | Rol | Ror if n == 2 && gpr_operand(d) => {
             let op = match m {
                 Shr => ShiftOp::Shr,

@@ -142,6 +142,7 @@ impl Tx<'_> {
             InlineForm::Imul => self.imul(insn),
             InlineForm::Shift(op, count) => self.shift(&d, op, count),
             InlineForm::Div(signed) => self.div(insn, signed),
+            InlineForm::MulWide(signed) => self.mul_wide(insn, signed),
             InlineForm::Xchg => {
                 let x = self.get(&d);
                 let y = self.get(&s);
@@ -256,8 +257,63 @@ impl Tx<'_> {
             (lo, self.b.ins().icmp(IntCC::Equal, back, p))
         };
         self.put(&d, lo);
+        let ovf = self.b.ins().bxor_imm_s(fits, 1);
+        self.mul_flags(size, lo, ovf);
+    }
+
+    /// One-operand MUL/IMUL r/m16/32/64 (`h_mul`, `h_imul1`): the double
+    /// product in DX:AX, EDX:EAX or RDX:RAX.
+    fn mul_wide(&mut self, insn: &Insn, signed: bool) {
+        let src = insn.op[0];
+        let size = src.size;
+        let y = self.read_rm(insn, &src);
+        let rax = self.reg(EAX as u8);
+        let x = self.mask_to(rax, size);
+        let (lo, hi, ovf) = if size == 8 {
+            let b = &mut self.b;
+            let lo = b.ins().imul(x, y);
+            if signed {
+                let hi = b.ins().smulhi(x, y);
+                let sign = b.ins().sshr_imm_s(lo, 63);
+                (lo, hi, b.ins().icmp(IntCC::NotEqual, hi, sign))
+            } else {
+                let hi = b.ins().umulhi(x, y);
+                (lo, hi, b.ins().icmp_imm_s(IntCC::NotEqual, hi, 0))
+            }
+        } else {
+            // Both factors fit in 32 bits: the product is exact in 64.
+            let (x, y) = if signed {
+                (sext(&mut self.b, x, size), sext(&mut self.b, y, size))
+            } else {
+                (x, y)
+            };
+            let p = self.b.ins().imul(x, y);
+            let lo = self.mask_to(p, size);
+            let hi = self.b.ins().ushr_imm_s(p, size as i64 * 8);
+            let hi = self.mask_to(hi, size);
+            let ovf = if signed {
+                let back = sext(&mut self.b, lo, size);
+                self.b.ins().icmp(IntCC::NotEqual, back, p)
+            } else {
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, hi, 0)
+            };
+            (lo, hi, ovf)
+        };
+        let reg = |r: usize| Operand {
+            kind: OpKind::Reg,
+            reg: r as u8,
+            hi: false,
+            size,
+        };
+        self.put(&reg(EAX), lo);
+        self.put(&reg(EDX), hi);
+        self.mul_flags(size, lo, ovf);
+    }
+
+    /// `mul_flags` of the interpreter: CF = OF = `ovf` (0/1 `I8`), ZF, SF
+    /// and PF of the low half, AF clear, all explicit.
+    fn mul_flags(&mut self, size: u8, lo: Value, ovf: Value) {
         let b = &mut self.b;
-        let ovf = b.ins().bxor_imm_s(fits, 1);
         let ovf = b.ins().uextend(I64, ovf);
         let f = b.ins().imul_imm_s(ovf, (FLAG_CF | FLAG_OF) as i64);
         let z = b.ins().icmp_imm_s(IntCC::Equal, lo, 0);
