@@ -71,7 +71,11 @@ fn leap(name: &str) -> Run {
 }
 
 fn leap_with(name: &str, extra: &[&str]) -> Run {
+    // `--jit on` waits for each compile it asks for: a short guest could
+    // otherwise end before the worker's first reply, with nothing run
+    // compiled and nothing compared.
     let out = Command::new(env!("CARGO_BIN_EXE_leap"))
+        .env("LEAP_JIT_WAIT", "1")
         .args(boot_args(name))
         .args(extra)
         .args(["--timeout", "120"])

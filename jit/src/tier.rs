@@ -146,6 +146,19 @@ impl CompileWorker {
         self.tx.as_ref().is_some_and(|tx| tx.send(req).is_ok())
     }
 
+    /// Wait for the next finished compile; None if the worker is gone.
+    fn wait_take(&self) -> Option<Reply> {
+        loop {
+            if let Some(r) = self.try_take() {
+                return Some(r);
+            }
+            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return None;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The next finished compile, if one is waiting.
     fn try_take(&self) -> Option<Reply> {
         if self.ready.load(Ordering::Relaxed) == 0 {
@@ -203,6 +216,10 @@ pub struct Tier {
     /// Code generation: replies from before a recycle are dropped.
     gen: u64,
     code_limit: usize,
+    /// `LEAP_JIT_WAIT=1`: a background tier waits for each compile it
+    /// asks for, so which blocks run compiled no longer depends on thread
+    /// timing (tests of short guests that could end before any reply).
+    wait_each: bool,
     pub stats: TierStats,
 }
 
@@ -224,6 +241,7 @@ impl Tier {
             next_key: 0,
             gen: 0,
             code_limit: DEFAULT_CODE_LIMIT,
+            wait_each: std::env::var("LEAP_JIT_WAIT").as_deref() == Ok("1"),
             stats: TierStats::default(),
         }
     }
@@ -310,6 +328,11 @@ impl Tiering for Tier {
                 };
                 if w.send(req) {
                     self.waiting.insert(key, Rc::downgrade(block));
+                    if self.wait_each {
+                        if let Some(r) = w.wait_take() {
+                            self.take(r);
+                        }
+                    }
                 } else {
                     self.stats.failed += 1;
                 }
