@@ -299,6 +299,13 @@ impl Tx<'_> {
             };
             (lo, hi, ovf)
         };
+        self.put_wide(size, lo, hi);
+        self.mul_flags(size, lo, ovf);
+    }
+
+    /// `store_wide` of the interpreter (16, 32 or 64 bits): `lo` to eAX,
+    /// `hi` to eDX.
+    fn put_wide(&mut self, size: u8, lo: Value, hi: Value) {
         let reg = |r: usize| Operand {
             kind: OpKind::Reg,
             reg: r as u8,
@@ -307,7 +314,6 @@ impl Tx<'_> {
         };
         self.put(&reg(EAX), lo);
         self.put(&reg(EDX), hi);
-        self.mul_flags(size, lo, ovf);
     }
 
     /// `mul_flags` of the interpreter: CF = OF = `ovf` (0/1 `I8`), ZF, SF
@@ -437,14 +443,7 @@ impl Tx<'_> {
             let r = self.b.ins().urem(n, d);
             (q, r)
         };
-        let reg = |r: usize| Operand {
-            kind: OpKind::Reg,
-            reg: r as u8,
-            hi: false,
-            size,
-        };
-        self.put(&reg(EAX), q);
-        self.put(&reg(EDX), r);
+        self.put_wide(size, q, r);
     }
 
     /// ROL/ROR of register `d` (value `x`) by a nonzero masked count `n`
