@@ -139,6 +139,98 @@ fn key_of(phys: u64, code_size: u8) -> u64 {
     (phys << 2) | (code_size.trailing_zeros() as u64 & 3)
 }
 
+/// Most blocks a region may hold besides its entry.
+pub const REGION_MAX: usize = 11;
+
+/// Decode-time addresses where `b` continues when its last instruction is
+/// a direct JMP/Jcc (target, and the fall-through of a Jcc; only branches
+/// as wide as the code size, whose target the decoder's address gives
+/// exactly) or one that goes on to the next (a block cut at a page end).
+pub fn static_successors(b: &Block) -> [Option<u64>; 2] {
+    let Some(last) = b.insns.last() else {
+        return [None, None];
+    };
+    if last.inst.flow_control() == FlowControl::Next && !last.ends_block {
+        return [Some(last.inst.next_ip()), None];
+    }
+    if last.osize < b.code_size {
+        return [None, None];
+    }
+    match last.inst.flow_control() {
+        FlowControl::UnconditionalBranch if last.inst.is_jmp_short_or_near() => {
+            [Some(last.inst.near_branch_target()), None]
+        }
+        FlowControl::ConditionalBranch if last.inst.is_jcc_short_or_near() => [
+            Some(last.inst.near_branch_target()),
+            Some(last.inst.next_ip()),
+        ],
+        _ => [None, None],
+    }
+}
+
+/// Blocks a region entered at `a` may include: cached blocks reached from
+/// `a` through direct branches (`static_successors`), breadth first, that
+/// lie wholly in `a`'s physical pages (its first, and the one its last
+/// instruction straddles into), were decoded at the address the branch
+/// names, and have `a`'s code size and segment bits. `flat` says the code
+/// runs where RIP is the linear address (64-bit code, or CS with base 0
+/// and a 4 GiB limit, which the region's code checks again on entry), and
+/// `rip` is where `a` runs now. Then a target's RIP is the entry's plus a
+/// constant, in a page whose mapping the entry's fetch has checked, and
+/// inside the CS limit: compiled code can go from block to block of the
+/// region without the run loop's lookup.
+pub fn region_candidates(cache: &BlockCache, a: &Block, flat: bool, rip: u64) -> Vec<Rc<Block>> {
+    let Some(ip0) = a.insns.first().map(|i| i.inst.ip()) else {
+        return Vec::new();
+    };
+    if !flat || a.code_size < 4 || ip0 != rip {
+        return Vec::new();
+    }
+    let first = a.phys & PAGE_MASK;
+    let page_of = |ip: u64| -> Option<u64> {
+        if ip >> 12 == ip0 >> 12 {
+            Some(first)
+        } else if ip >> 12 == (ip0 >> 12) + 1 {
+            a.phys2
+        } else {
+            None
+        }
+    };
+    let mut out: Vec<Rc<Block>> = Vec::new();
+    let mut seen = vec![ip0];
+    let mut k = 0;
+    loop {
+        let from = if k == 0 { a } else { &*out[k - 1] };
+        for ip in static_successors(from).into_iter().flatten() {
+            if out.len() >= REGION_MAX || seen.contains(&ip) {
+                continue;
+            }
+            seen.push(ip);
+            let Some(page) = page_of(ip) else { continue };
+            let phys = page | (ip & 0xfff);
+            let Some(b) = cache.map.get(&key_of(phys, a.code_size)) else {
+                continue;
+            };
+            // A block straddling into a page `a` does not touch could be
+            // changed without `a` (and so the region) being dropped.
+            let pages_ok = match b.phys2 {
+                None => true,
+                Some(p2) => page == first && Some(p2) == a.phys2,
+            };
+            if pages_ok
+                && b.seg_flat == a.seg_flat
+                && b.insns.first().map(|i| i.inst.ip()) == Some(ip)
+            {
+                out.push(b.clone());
+            }
+        }
+        k += 1;
+        if k > out.len() {
+            return out;
+        }
+    }
+}
+
 impl BlockCache {
     pub fn clear(&mut self, mem: &mut PhysMem) {
         for &page in self.by_page.keys() {

@@ -15,7 +15,7 @@
 //! one. The CPU sees slots only as plain data: what a slot's `node` points
 //! at belongs to the tier.
 
-use crate::blocks::Block;
+use crate::blocks::{region_candidates, Block};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Exit};
 use crate::state::CS;
@@ -128,7 +128,11 @@ pub trait Tiering {
     /// with threshold 1). The tier may compile it now and attach the code
     /// with [`JitSlot::install`], or queue it and attach it later from
     /// [`Tiering::poll`].
-    fn hot(&mut self, block: &Rc<Block>);
+    ///
+    /// `near` are cached blocks on the same page that `block` reaches
+    /// through direct branches (`Cpu::region_candidates`): the tier may
+    /// compile some of them into the same code, as a region.
+    fn hot(&mut self, block: &Rc<Block>, near: &[Rc<Block>]);
     /// Attach finished code. Returns true when the tier wants every decoded
     /// block dropped (its code cache was full and has been recycled).
     fn poll(&mut self) -> bool;
@@ -270,7 +274,10 @@ impl Cpu {
                 && block.jit.count(h.threshold)
                 && self.mem.is_ram(block.phys)
             {
-                h.tier.hot(block);
+                let cs = &self.s.seg[CS];
+                let flat = self.mode64 || (cs.base == 0 && cs.limit == 0xffff_ffff);
+                let near = region_candidates(&self.cache, block, flat, self.s.rip);
+                h.tier.hot(block, &near);
                 h.outstanding = true;
             }
             // After `hot`: with `--jit always` the code exists from now on.

@@ -207,7 +207,20 @@ impl Jit {
 
     /// Compile `block` to host code.
     pub fn compile(&mut self, block: &Block) -> Result<CompiledBlock, JitError> {
-        let (func, stats) = self.translator.function(block, &mut self.fctx);
+        self.compile_region(block, &[])
+    }
+
+    /// Compile `block` with `members` (blocks of its page it reaches by
+    /// direct branches, see `translate::region_members`) into one
+    /// function: a branch between them stays inside the host code.
+    pub fn compile_region(
+        &mut self,
+        block: &Block,
+        members: &[&Block],
+    ) -> Result<CompiledBlock, JitError> {
+        let mut all = vec![block];
+        all.extend(members);
+        let (func, stats) = self.translator.function_region(&all, &mut self.fctx);
         let sig = func.signature.clone();
         self.ctx.clear();
         let dump = dump_path();
@@ -228,18 +241,19 @@ impl Jit {
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
         if let Some(path) = dump {
-            dump_block(path, block, clif.as_deref().unwrap_or(""), &self.ctx);
+            dump_block(path, &all, clif.as_deref().unwrap_or(""), &self.ctx);
         }
         m.clear_context(&mut self.ctx);
         m.finalize_definitions().map_err(err)?;
         let ptr = m.get_finalized_function(id);
         drop(guard);
-        let block = Box::new(copy_block(block));
+        let block = Box::new(copy_region(block, members));
         let node = Box::into_raw(Box::new(ChainNode {
             entry: ptr as u64,
             block: &block.0 as *const Block as u64,
             owner: self.owner.id,
             len: block.0.insns.len() as u64,
+            members: block.1.as_ptr() as u64,
             slots: [ChainSlot::EMPTY; OWN_SLOTS],
         }));
         self.owner.nodes.lock().map_err(err)?.push(node as usize);
@@ -263,19 +277,30 @@ fn dump_path() -> Option<&'static str> {
         .as_deref()
 }
 
-fn dump_block(path: &str, block: &Block, clif: &str, ctx: &Context) {
+fn dump_block(path: &str, blocks: &[&Block], clif: &str, ctx: &Context) {
     use iced_x86::Formatter;
+    let block = blocks[0];
     let mut text = format!(
-        "=== block phys {:#x}, {} insns, code size {}\n",
+        "=== block phys {:#x}, {} insns, code size {}{}\n",
         block.phys,
         block.insns.len(),
-        block.code_size
+        block.code_size,
+        if blocks.len() > 1 {
+            format!(", region of {} blocks", blocks.len())
+        } else {
+            String::new()
+        }
     );
     let mut fmt = iced_x86::IntelFormatter::new();
-    for i in &block.insns {
-        let mut s = String::new();
-        fmt.format(&i.inst, &mut s);
-        text += &format!("  {:016x}  {s}\n", i.inst.ip());
+    for (m, b) in blocks.iter().enumerate() {
+        if m > 0 {
+            text += &format!("  -- member {m}, phys {:#x}\n", b.phys);
+        }
+        for i in &b.insns {
+            let mut s = String::new();
+            fmt.format(&i.inst, &mut s);
+            text += &format!("  {:016x}  {s}\n", i.inst.ip());
+        }
     }
     text += "--- Cranelift IR\n";
     text += clif;
@@ -299,10 +324,11 @@ fn append_dump(path: &str, text: &str) {
     }
 }
 
-pub(crate) fn copy_block(b: &Block) -> Detached {
+pub(crate) fn copy_region(b: &Block, members: &[&Block]) -> Detached {
     let copy = b.unlinked_copy();
     debug_assert!(copy.has_no_links());
-    Detached(copy)
+    let members: Vec<Block> = members.iter().map(|m| m.unlinked_copy()).collect();
+    Detached(copy, members)
 }
 
 /// A block copy that crosses to the compile thread and back. `Block` is not
@@ -311,7 +337,10 @@ pub(crate) fn copy_block(b: &Block) -> Detached {
 /// links it later: links are made by the run loop's `fetch_block` on the
 /// cache's own blocks, never on a JIT copy, which only `exec_block` and the
 /// step helpers run.
-pub(crate) struct Detached(pub(crate) Block);
+///
+/// The second field holds a region's other blocks (`Jit::compile_region`),
+/// copied the same way.
+pub(crate) struct Detached(pub(crate) Block, pub(crate) Vec<Block>);
 
 // SAFETY: see the type's comment: no `Rc`/`Weak` is ever reachable from a
 // detached copy, so moving it between threads shares no reference count.

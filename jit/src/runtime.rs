@@ -38,6 +38,10 @@ pub struct ChainNode {
     pub owner: u64,
     /// Instructions in the block (the chain stub's budget check).
     pub len: u64,
+    /// A region's other blocks (`*const Block`, an array), which the
+    /// helpers run when an instruction index names them (`member << 16 |
+    /// index`); 0 for a single block.
+    pub members: u64,
     pub slots: [ChainSlot; OWN_SLOTS],
 }
 
@@ -204,21 +208,37 @@ pub fn ip_mask(code_size: u8) -> u64 {
     }
 }
 
-/// The decoded block of the running node.
+/// Bits of a helper's instruction index above the index within a block:
+/// which block of a region (0: the entry block).
+pub const MEMBER_SHIFT: u32 = 16;
+
+/// The decoded block a helper's instruction index `idx` names, and the
+/// instruction's index in it.
 ///
 /// # Safety
-/// `ctx.node` must be the running block's node, whose block is alive
-/// while it runs (see `ChainNode`).
-unsafe fn ctx_block<'a>(ctx: &JitCtx) -> &'a Block {
-    unsafe { &*((*ctx.node).block as *const Block) }
+/// `ctx.node` must be the running block's node, whose blocks are alive
+/// while it runs (see `ChainNode`), and `idx` one its code was compiled
+/// with.
+unsafe fn ctx_block<'a>(ctx: &JitCtx, idx: u64) -> (&'a Block, usize) {
+    let m = (idx >> MEMBER_SHIFT) as usize;
+    let k = (idx & ((1 << MEMBER_SHIFT) - 1)) as usize;
+    unsafe {
+        let node = &*ctx.node;
+        let b = if m == 0 {
+            &*(node.block as *const Block)
+        } else {
+            &*(node.members as *const Block).add(m - 1)
+        };
+        (b, k)
+    }
 }
 
 unsafe extern "C" fn helper_step(ctx: *mut JitCtx, idx: u64) -> u64 {
     // SAFETY: generated code passes the context `CompiledBlock::run` built;
     // its pointers are live and unaliased for the duration of the call.
     let ctx = unsafe { &mut *ctx };
-    let (cpu, bus, block) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, ctx_block(ctx)) };
-    let insn = &block.insns[idx as usize];
+    let (cpu, bus, (block, k)) = unsafe { (&mut *ctx.cpu, &mut *ctx.bus, ctx_block(ctx, idx)) };
+    let insn = &block.insns[k];
     cpu.next_rip = cpu.s.rip.wrapping_add(insn.len as u64) & ip_mask(block.code_size);
     match (insn.handler)(cpu, bus, insn) {
         Ok(()) => {
@@ -242,14 +262,16 @@ unsafe extern "C" fn helper_step(ctx: *mut JitCtx, idx: u64) -> u64 {
 }
 
 unsafe extern "C" fn helper_rest(ctx: *mut JitCtx, idx: u64) -> u64 {
-    // SAFETY: as in `helper_step`; `ctx_block` is the block this code was
+    // SAFETY: as in `helper_step`; `ctx_block` is a block this code was
     // compiled from, so every index below its length is an instruction.
-    let n = unsafe { ctx_block(&*ctx) }.insns.len() as u64;
-    let mut i = idx;
+    let (block, k) = unsafe { ctx_block(&*ctx, idx) };
+    let n = block.insns.len() as u64;
+    let base = idx - k as u64;
+    let mut i = k as u64;
     // `helper_step` commits each instruction with the block loop's rules
     // and says LEAVE where `exec_block` would stop (fault, end_block,
     // budget); past the last instruction the block is over anyway.
-    while i < n && unsafe { helper_step(ctx, i) } == CONTINUE {
+    while i < n && unsafe { helper_step(ctx, base + i) } == CONTINUE {
         i += 1;
     }
     LEAVE

@@ -40,7 +40,7 @@ enum Request {
     Compile {
         key: u64,
         gen: u64,
-        block: crate::Detached,
+        block: Box<crate::Detached>,
         sent: Instant,
     },
     /// Start a new code generation: drop the old `Jit`.
@@ -117,7 +117,10 @@ impl CompileWorker {
                         jit = Jit::new().ok();
                     }
                     let result = match jit.as_mut() {
-                        Some(j) => j.compile(&block.0),
+                        Some(j) => {
+                            let members: Vec<&leap_cpu::blocks::Block> = block.1.iter().collect();
+                            j.compile_region(&block.0, &members)
+                        }
                         None => Err(crate::err("no code generator")),
                     };
                     let reply = Reply {
@@ -193,6 +196,8 @@ pub struct TierStats {
     pub code_bytes_total: usize,
     /// Code cache recycles.
     pub recycles: u64,
+    /// Requests compiled as a region (the block with others of its page).
+    pub regions: u64,
     pub compile_ns: u64,
     /// Time requests spent queued before the worker took them (sum, max).
     pub wait_ns: u64,
@@ -220,6 +225,9 @@ pub struct Tier {
     /// asks for, so which blocks run compiled no longer depends on thread
     /// timing (tests of short guests that could end before any reply).
     wait_each: bool,
+    /// Compile hot loops of several blocks as regions (`LEAP_JIT_REGIONS=0`
+    /// turns it off, to compare).
+    regions: bool,
     pub stats: TierStats,
 }
 
@@ -242,6 +250,7 @@ impl Tier {
             gen: 0,
             code_limit: DEFAULT_CODE_LIMIT,
             wait_each: std::env::var("LEAP_JIT_WAIT").as_deref() == Ok("1"),
+            regions: std::env::var("LEAP_JIT_REGIONS").as_deref() != Ok("0"),
             stats: TierStats::default(),
         }
     }
@@ -265,7 +274,7 @@ impl Tier {
         match result {
             Ok(c) => {
                 self.stats.installed += 1;
-                self.stats.insns += c.block().insns.len() as u64;
+                self.stats.insns += c.stats.insns as u64;
                 self.stats.code_bytes += c.code_size;
                 self.stats.code_bytes_total += c.code_size;
                 if let Some(b) = block {
@@ -308,12 +317,23 @@ impl Tier {
 }
 
 impl Tiering for Tier {
-    fn hot(&mut self, block: &Rc<Block>) {
+    fn hot(&mut self, block: &Rc<Block>, near: &[Rc<Block>]) {
         self.stats.requested += 1;
+        let members: Vec<&Block> = if self.regions {
+            crate::translate::region_members(block, near)
+                .into_iter()
+                .map(|i| &*near[i])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !members.is_empty() {
+            self.stats.regions += 1;
+        }
         match &mut self.compiler {
             Compiler::Inline(jit) => {
                 let start = Instant::now();
-                let result = jit.compile(block);
+                let result = jit.compile_region(block, &members);
                 let t = start.elapsed();
                 self.accept(Some(block.clone()), result, Duration::ZERO, t);
             }
@@ -323,7 +343,7 @@ impl Tiering for Tier {
                 let req = Request::Compile {
                     key,
                     gen: self.gen,
-                    block: crate::copy_block(block),
+                    block: Box::new(crate::copy_region(block, &members)),
                     sent: Instant::now(),
                 };
                 if w.send(req) {
@@ -377,7 +397,7 @@ impl Tiering for Tier {
         format!(
             "jit: {} blocks requested, {} compiled ({} guest instructions), {} failed; \
              compile {:.1} us/insn; queue wait avg {:.0} us, max {:.0} us; \
-             code {} KiB now, {} KiB total, {} recycles",
+             code {} KiB now, {} KiB total, {} recycles; {} regions",
             s.requested,
             s.installed,
             s.insns,
@@ -387,7 +407,8 @@ impl Tiering for Tier {
             s.max_wait_ns as f64 / 1000.0,
             s.code_bytes / 1024,
             s.code_bytes_total / 1024,
-            s.recycles
+            s.recycles,
+            s.regions
         )
     }
 }

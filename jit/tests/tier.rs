@@ -63,7 +63,10 @@ fn hot_loop_same_result_as_interpreter() {
             &cpu,
             &format!("inline tier, threshold {threshold}"),
         );
-        assert!(stats.installed >= 3, "{stats:?}");
+        // At a threshold the loop's blocks compile as one region (whose
+        // other blocks then never run in the interpreter to get hot).
+        let units = if threshold > 1 { 2 } else { 3 };
+        assert!(stats.installed >= units, "{stats:?}");
         assert_eq!(stats.installed, stats.requested, "{stats:?}");
         assert!(stats.insns >= 10, "{stats:?}");
     }
@@ -116,7 +119,12 @@ fn recompiled_after_code_changes() {
         let mut cpu = pm32(&code);
         let stats = run_with(&mut cpu, Tier::inline().unwrap(), threshold);
         compare(&reference, &cpu, "self-modifying");
-        // top + skip blocks compiled twice (before and after the patch).
-        assert!(stats.installed >= 4, "{stats:?}");
+        // top + skip blocks compiled twice (before and after the patch),
+        // as two blocks or, at a threshold, as one region each time.
+        if threshold > 1 {
+            assert!(stats.regions >= 2 && stats.installed >= 2, "{stats:?}");
+        } else {
+            assert!(stats.installed >= 4, "{stats:?}");
+        }
     }
 }

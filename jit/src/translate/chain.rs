@@ -88,6 +88,12 @@ impl Tx<'_> {
     /// successor directly if the slot is valid or returns to the run loop.
     pub(super) fn leave_via(&mut self, target: Value, pick: Pick) {
         debug_assert_eq!(self.ptr, I64, "64-bit hosts only");
+        // The node's own slots are the entry block's; an exit from another
+        // block of a region looks its successor up in the table.
+        let pick = match pick {
+            Pick::Own(_) | Pick::Sel(_) if self.member > 0 => Pick::Ind,
+            p => p,
+        };
         self.writeback();
         let p = self.ptr;
         let node = self.b.ins().load(p, mem(), self.ctx, off::CTX_NODE);

@@ -30,9 +30,11 @@ mod chain;
 mod flags;
 mod mem;
 mod ops;
+mod region;
 mod sse;
 
 pub(crate) use chain::Pick;
+pub use region::region_members;
 pub use sse::{FpOp, IntOp, SseOp};
 
 use crate::runtime::{ip_mask, off};
@@ -397,8 +399,18 @@ impl Translator {
         block: &Block,
         fctx: &mut FunctionBuilderContext,
     ) -> (Function, TranslateStats) {
+        self.function_region(&[block], fctx)
+    }
+
+    /// The function of a region: `blocks[0]` is the entry, the others are
+    /// blocks it reaches (see [`region_members`]).
+    pub fn function_region(
+        &self,
+        blocks: &[&Block],
+        fctx: &mut FunctionBuilderContext,
+    ) -> (Function, TranslateStats) {
         let mut func = Function::with_name_signature(UserFuncName::default(), self.signature());
-        let stats = self.translate(block, &mut func, fctx);
+        let stats = self.translate_region(blocks, &mut func, fctx);
         (func, stats)
     }
 
@@ -410,6 +422,17 @@ impl Translator {
         func: &mut Function,
         fctx: &mut FunctionBuilderContext,
     ) -> TranslateStats {
+        self.translate_region(&[block], func, fctx)
+    }
+
+    /// [`Translator::translate`] for a region (`blocks[0]` the entry).
+    pub fn translate_region(
+        &self,
+        blocks: &[&Block],
+        func: &mut Function,
+        fctx: &mut FunctionBuilderContext,
+    ) -> TranslateStats {
+        let block = blocks[0];
         let p = self.ptr;
         let sigs = [
             func.import_signature(self.helper_sig(&[p, I64])),
@@ -467,8 +490,14 @@ impl Translator {
             mask: ip_mask(block.code_size),
             code_size: block.code_size,
             looping: None,
+            region: None,
+            member: 0,
         };
-        let stats = tx.body(block);
+        let stats = if blocks.len() > 1 {
+            tx.region_body(blocks)
+        } else {
+            tx.body(block)
+        };
         let Tx { mut b, leave, .. } = tx;
         b.switch_to_block(leave);
         let r = b.block_params(leave)[0];
@@ -620,6 +649,10 @@ struct Tx<'f> {
     /// Set when the block branches back to its own start: the branch
     /// jumps to `LoopHead::head` instead of leaving.
     looping: Option<LoopHead>,
+    /// Set when translating a region (see `region.rs`).
+    region: Option<region::Region>,
+    /// The region block being translated (0: the entry block).
+    member: usize,
 }
 
 /// The top of a block that loops on itself (see `Tx::open_loop`).
@@ -939,8 +972,15 @@ impl Tx<'_> {
 
     /// Run instruction `k` through the interpreter (state must be in memory).
     fn step(&mut self, k: usize) -> Value {
-        let idx = self.b.ins().iconst(I64, k as i64);
+        let idx = self.insn_index(k);
         self.call(off::H_STEP, self.sig_ptr_i64, &[self.ctx, idx])
+    }
+
+    /// The helpers' index of instruction `k` of the block being translated
+    /// (`runtime::ctx_block`).
+    fn insn_index(&mut self, k: usize) -> Value {
+        let idx = (self.member as i64) << crate::runtime::MEMBER_SHIFT | k as i64;
+        self.b.ins().iconst(I64, idx)
     }
 
     fn reg(&mut self, r: u8) -> Value {
@@ -1049,7 +1089,7 @@ impl Tx<'_> {
         let post = self.t;
         self.t = self.pre;
         self.writeback();
-        let idx = self.b.ins().iconst(I64, k as i64);
+        let idx = self.insn_index(k);
         let r = self.call(off::H_REST, self.sig_ptr_i64, &[self.ctx, idx]);
         self.b.ins().jump(self.leave, &[r.into()]);
         self.t = post;
@@ -1117,6 +1157,9 @@ impl Tx<'_> {
         } else {
             None
         };
+        if self.region.is_some() && self.region_branch(insn, taken) {
+            return;
+        }
         if let Some(lp) = self.looping {
             // The target is the block's start, where it began inside the
             // CS limit (and canonical): no #GP to check.
@@ -1190,7 +1233,7 @@ impl Tx<'_> {
         }
         // Round a loop, memory keeps the RIP and count of the iteration
         // where they were last stored: offsets of zero do not mean equal.
-        let looping = self.looping.is_some();
+        let looping = self.looping.is_some() || self.region.is_some();
         if self.t.rip_val.is_some() || self.t.rip_off != 0 || looping {
             let v = match self.t.rip_val {
                 Some(v) => v,
