@@ -787,9 +787,19 @@ fn random_mem_insn(a: &mut Asm, r: &mut Rng) -> R {
         17 => a.imul_2(pick(r, &R32M), dword_ptr(m)),
         18 => a.imul_3(pick(r, &R32M), pick(r, &R32M), r.interesting() as i32),
         19 => a.imul_2(pick(r, &R16M), pick(r, &R16M)),
-        20 => match r.below(3) {
+        20 => match r.below(5) {
             0 => a.push(pick(r, &R32M)),
             1 => a.push(r.interesting() as i32),
+            2 => a.push(dword_ptr(m)),
+            3 => {
+                // A frame torn down by LEAVE (EBP saved and restored, the
+                // stack as before).
+                a.push(ebp)?;
+                a.mov(ebp, esp)?;
+                a.push(pick(r, &R32M))?;
+                a.push(word_ptr(m))?;
+                a.leave()
+            }
             _ => a.pop(pick(r, &R32M)),
         },
         21 => match r.below(6) {
@@ -1069,6 +1079,12 @@ fn stack_size_guard_and_faults() {
                 a.set_label(&mut f)?;
                 a.pop(edx)?;
                 a.push(edx)?;
+                a.push(ebp)?;
+                a.mov(ebp, esp)?;
+                a.push(dword_ptr(esp + 4))?;
+                a.pop(esi)?;
+                a.push(eax)?;
+                a.leave()?;
                 a.ret()
             },
             16,
@@ -1369,7 +1385,14 @@ fn long_mode_memory() {
             let mut d = a.create_label();
             for _ in 0..1 + r.below(10) {
                 let m = rsi + (8 * r.below(16)) as i32;
-                match r.below(9) {
+                match r.below(11) {
+                    9 => a.push(qword_ptr(m))?,
+                    10 => {
+                        a.push(rbp)?;
+                        a.mov(rbp, rsp)?;
+                        a.push(pick(&mut r, &R64))?;
+                        a.leave()?;
+                    }
                     0 => a.mov(pick(&mut r, &R64), qword_ptr(m))?,
                     1 => a.add(qword_ptr(m), pick(&mut r, &R64))?,
                     2 => a.push(pick(&mut r, &R64))?,

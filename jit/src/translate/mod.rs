@@ -115,9 +115,11 @@ pub enum InlineForm {
     Lea,
     /// MOVZX (false) / MOVSX, MOVSXD (true).
     Movx(bool),
-    /// PUSH reg/imm, POP reg.
+    /// PUSH reg/imm/mem, POP reg.
     Push,
     Pop,
+    /// LEAVE: ESP from EBP, then POP EBP.
+    Leave,
     Setcc,
     Cmovcc,
     /// IMUL r, r/m and IMUL r, r/m, imm.
@@ -238,10 +240,11 @@ pub fn inline_form(insn: &Insn, last: bool) -> Option<InlineForm> {
         }
         Push if n == 1
             && stack_op
-            && ((gpr_operand(d) && d.size == insn.osize) || d.kind == OpKind::Imm) =>
+            && ((rm(d) && d.size == insn.osize) || d.kind == OpKind::Imm) =>
         {
             Some(InlineForm::Push)
         }
+        Leave if n == 0 && stack_op => Some(InlineForm::Leave),
         Pop if n == 1 && stack_op && gpr_operand(d) && d.size == insn.osize => {
             Some(InlineForm::Pop)
         }
@@ -319,6 +322,7 @@ impl InlineForm {
         match self {
             InlineForm::Push
             | InlineForm::Pop
+            | InlineForm::Leave
             | InlineForm::Call
             | InlineForm::Ret
             | InlineForm::CallInd => true,
@@ -704,6 +708,7 @@ fn flat_plan(block: &Block, forms: &[Option<InlineForm>]) -> (u8, u8) {
             f,
             InlineForm::Push
                 | InlineForm::Pop
+                | InlineForm::Leave
                 | InlineForm::Call
                 | InlineForm::Ret
                 | InlineForm::CallInd

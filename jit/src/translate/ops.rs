@@ -2,13 +2,13 @@
 //! semantics (cpu/src/ops: alu, shift, muldiv, stack, control).
 
 use super::flags::sext;
-use super::{AluOp, Count, InlineForm, Pick, ShiftOp, Src, Tx};
+use super::{low_bits, AluOp, Count, InlineForm, Pick, ShiftOp, Src, Tx};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use leap_cpu::flags::{size_mask, FlagOp};
 use leap_cpu::insn::{Insn, OpKind, Operand};
-use leap_cpu::state::{EAX, EDX, ESP, FLAG_CF, FLAG_OF};
+use leap_cpu::state::{EAX, EBP, EDX, ESP, FLAG_CF, FLAG_OF};
 
 impl Tx<'_> {
     /// Register or memory operand `o` of `insn` (memory guarded).
@@ -98,10 +98,11 @@ impl Tx<'_> {
             }
             InlineForm::Push => {
                 let size = insn.osize;
-                let v = if d.kind == OpKind::Imm {
-                    self.imm(insn.imm & size_mask(size))
-                } else {
-                    self.get(&d)
+                // A memory source is read (and may fault) before the push.
+                let v = match d.kind {
+                    OpKind::Imm => self.imm(insn.imm & size_mask(size)),
+                    OpKind::Mem => self.read_rm(insn, &d),
+                    _ => self.get(&d),
                 };
                 let sp = self.reg(ESP as u8);
                 let (a, nsp) = self.stack_check(sp, -(size as i64), size, true);
@@ -119,6 +120,39 @@ impl Tx<'_> {
                 // POP ESP: the loaded value wins over the increment.
                 self.set_reg(ESP as u8, nsp);
                 self.put(&d, v);
+            }
+            InlineForm::Leave => {
+                // `h_leave`: read at EBP (cut to the stack size, which the
+                // stack check holds to the code size), then ESP from EBP
+                // past the value, and EBP from the value.
+                let size = insn.osize;
+                let bp = self.reg(EBP as u8);
+                let sp = self.reg(ESP as u8);
+                let base = match self.code_size {
+                    2 => {
+                        let hi = self.b.ins().band_imm_s(sp, !0xffff);
+                        let lo = self.b.ins().band_imm_s(bp, 0xffff);
+                        self.b.ins().bor(hi, lo)
+                    }
+                    4 => {
+                        let hi = self.b.ins().band_imm_s(sp, !0xffff_ffff);
+                        let lo = low_bits(&mut self.b, bp, 4);
+                        self.b.ins().bor(hi, lo)
+                    }
+                    _ => bp,
+                };
+                let (a, _) = self.stack_check(base, 0, size, false);
+                self.guard(a.fail);
+                let v = self.host_load(a.host, size);
+                let nsp = self.sp_add(base, size as i64);
+                self.set_reg(ESP as u8, nsp);
+                let ebp = Operand {
+                    kind: OpKind::Reg,
+                    reg: EBP as u8,
+                    hi: false,
+                    size,
+                };
+                self.put(&ebp, v);
             }
             InlineForm::Setcc => {
                 let c = self.cond(insn.cc);
