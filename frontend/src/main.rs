@@ -60,9 +60,9 @@ struct Args {
     #[arg(long)]
     stats: bool,
     /// Compile hot guest code to host code: off (interpreter only), on
-    /// (blocks that ran --jit-threshold times, compiled in the background),
-    /// always (every block before its first run).
-    #[arg(long, default_value = "off", value_parser = parse_jit)]
+    /// (the default: blocks that ran --jit-threshold times, compiled in the
+    /// background), always (every block before its first run).
+    #[arg(long, default_value = "on", value_parser = parse_jit)]
     jit: JitChoice,
     /// Linux entry point: auto (64-bit when the bzImage has one), 32 or 64.
     #[arg(long, value_name = "auto|32|64", default_value = "auto", value_parser = parse_entry)]

@@ -94,7 +94,7 @@ fn check_image(name: &str) {
 
 /// The tiers must give the interpreter's output exactly.
 fn check_image_jit(name: &str, jit: &[&str]) {
-    let interp = leap_with(name, &["--stats"]);
+    let interp = leap_with(name, &["--jit", "off", "--stats"]);
     let r = check_image_with(name, jit);
     let jitted = leap_with(name, &[jit, &["--stats"]].concat());
     assert_eq!(jitted.stdout, interp.stdout, "{name} {jit:?}: output");
