@@ -911,8 +911,19 @@ impl Tx<'_> {
         // head's again (the branch target is the block's start).
         self.b.switch_to_block(again);
         self.t = saved;
+        self.reconcile_with_head(&lp.track);
+        self.b.def_var(self.v.ic, ic_next);
+        self.b.ins().jump(lp.head, &[]);
+        self.t = saved;
+    }
+
+    /// Make the state match a loop or region head's tracking `head`:
+    /// registers it does not hold as dirty go to memory, those it holds but
+    /// the current tracking does not are loaded, the flags record goes to
+    /// memory.
+    fn reconcile_with_head(&mut self, head: &Track) {
         for r in 0..16 {
-            let (h, now) = (lp.track.gst[r], self.t.gst[r]);
+            let (h, now) = (head.gst[r], self.t.gst[r]);
             if now == RegSt::Dirty && h != RegSt::Dirty {
                 let v = self.b.use_var(self.gpr[r]);
                 self.b
@@ -927,9 +938,6 @@ impl Tx<'_> {
             }
         }
         self.flush_flags();
-        self.b.def_var(self.v.ic, ic_next);
-        self.b.ins().jump(lp.head, &[]);
-        self.t = saved;
     }
 
     /// The block's start RIP (what the head's tracking holds).

@@ -356,22 +356,7 @@ impl Tx<'_> {
         // as dirty go to memory, the flags record too.
         self.b.switch_to_block(again);
         self.t = saved;
-        for r in 0..16 {
-            let (h, now) = (track.gst[r], self.t.gst[r]);
-            if now == RegSt::Dirty && h != RegSt::Dirty {
-                let v = self.b.use_var(self.gpr[r]);
-                self.b
-                    .ins()
-                    .store(mem(), v, self.state, off::GPR + 8 * r as i32);
-            } else if now == RegSt::Unloaded && h != RegSt::Unloaded {
-                let v = self
-                    .b
-                    .ins()
-                    .load(I64, mem(), self.state, off::GPR + 8 * r as i32);
-                self.b.def_var(self.gpr[r], v);
-            }
-        }
-        self.flush_flags();
+        self.reconcile_with_head(&track);
         self.b.def_var(self.v.ic, ic_next);
         self.b.def_var(self.v.rip, target);
         self.b.ins().jump(head, &[]);
