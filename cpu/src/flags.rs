@@ -20,10 +20,10 @@ pub enum FlagOp {
     Shl,
     Shr,
     Sar,
-    /// A rotate after another lazy operation: ZF, SF and PF still come
-    /// from that operation's `res` and `size`; CF, OF and AF are in `bits`.
+    /// A rotate after another lazy operation, or a multiply: ZF, SF and
+    /// PF come from `res` and `size`; CF, OF and AF are in `bits`.
     /// Rotates change only CF and OF, so this avoids materializing the
-    /// previous operation's flags on every rotate.
+    /// previous operation's flags on every rotate (`set_rotate`, `set_mul`).
     Rot,
 }
 
@@ -123,6 +123,17 @@ impl LazyFlags {
         let af = if self.af() { FLAG_AF } else { 0 };
         self.bits = (self.bits & !(FLAG_CF | FLAG_OF | FLAG_AF)) | v | af;
         self.op = FlagOp::Rot;
+    }
+
+    /// MUL/IMUL: CF = OF = `overflow`, AF clear, ZF, SF and PF of `lo`.
+    /// Kept as a `Rot` record, so the parity is worked out only if read
+    /// (and compiled code stores three words at an exit instead of
+    /// computing the flags of every multiply on the way).
+    #[inline]
+    pub fn set_mul(&mut self, size: u8, lo: u64, overflow: bool) {
+        let v = if overflow { FLAG_CF | FLAG_OF } else { 0 };
+        self.bits = (self.bits & !(FLAG_CF | FLAG_OF | FLAG_AF)) | v;
+        self.set_lazy(FlagOp::Rot, size, 0, 0, lo);
     }
 
     /// The record with the arithmetic bits of the raw word that no flag

@@ -20,7 +20,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Module};
+use cranelift_module::{default_libcall_names, FuncId, Module};
 use leap_cpu::blocks::Block;
 use leap_cpu::tier::ChainSlot;
 use leap_cpu::{Bus, Cpu, Exit};
@@ -241,7 +241,7 @@ impl Jit {
             .map(|c| c.code_info().total_size as usize)
             .unwrap_or(0);
         if let Some(path) = dump {
-            dump_block(path, &all, clif.as_deref().unwrap_or(""), &self.ctx);
+            dump_block(path, &all, id, clif.as_deref().unwrap_or(""), &self.ctx);
         }
         m.clear_context(&mut self.ctx);
         m.finalize_definitions().map_err(err)?;
@@ -277,12 +277,14 @@ fn dump_path() -> Option<&'static str> {
         .as_deref()
 }
 
-fn dump_block(path: &str, blocks: &[&Block], clif: &str, ctx: &Context) {
+fn dump_block(path: &str, blocks: &[&Block], id: FuncId, clif: &str, ctx: &Context) {
     use iced_x86::Formatter;
     let block = blocks[0];
     let mut text = format!(
-        "=== block phys {:#x}, {} insns, code size {}{}\n",
+        // `id` is the function's perf symbol (`.Lfn<hex id>`).
+        "=== block phys {:#x} (fn {:x}), {} insns, code size {}{}\n",
         block.phys,
+        id.as_u32(),
         block.insns.len(),
         block.code_size,
         if blocks.len() > 1 {

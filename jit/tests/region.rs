@@ -284,3 +284,100 @@ fn budgets_and_interrupts_stop_a_region_where_the_interpreter_does() {
     compare(&reference, &cpu, "sliced region with interrupts");
     assert!(cpu.s.gpr[EDX] > 1000);
 }
+
+#[test]
+fn a_block_that_enters_a_loop_takes_the_loop_into_its_region() {
+    // `enter` is reached only by CALL from the outer loop, so nothing in
+    // its page leads back to it; it leads into a three-block loop. Both
+    // the loop's head and `enter` get a region (the one from `enter` is
+    // what a return point or a function's first block gets).
+    let code = assemble(32, &|a| {
+        let mut outer = a.create_label();
+        let mut enter = a.create_label();
+        let mut top = a.create_label();
+        let mut even = a.create_label();
+        let mut join = a.create_label();
+        a.set_label(&mut outer)?;
+        a.call(enter)?;
+        a.dec(edi)?;
+        a.jnz(outer)?;
+        a.hlt()?;
+        a.set_label(&mut enter)?;
+        a.add(esi, 1)?;
+        a.mov(ecx, 9)?;
+        a.jmp(top)?;
+        a.set_label(&mut top)?;
+        a.add(eax, ecx)?;
+        a.test(ecx, 1)?;
+        a.jz(even)?;
+        a.xor(edx, eax)?;
+        a.jmp(join)?;
+        a.set_label(&mut even)?;
+        a.rol(edx, 3)?;
+        a.set_label(&mut join)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.ret()
+    });
+    let setup = || {
+        let mut cpu = pm32(&code);
+        cpu.s.gpr[EDI] = 400;
+        cpu
+    };
+    let cpu = same_as_interpreter(&setup, "region entered from outside its loop");
+    assert!(
+        regions(&cpu) >= 2,
+        "`enter` did not get the loop: {} region(s)",
+        regions(&cpu)
+    );
+    assert_eq!(cpu.s.gpr[ESI], 400);
+    assert_eq!(cpu.s.gpr[EAX], 400 * 45);
+}
+
+#[test]
+fn flags_cross_a_page_cut_inside_a_region() {
+    // A CMP straddles the page end, so its block is cut there and the JB
+    // reading its flags starts the next page's block. Inside the region
+    // that block has one way in and keeps the CMP's flags pending.
+    const PAD: usize = 0xff1;
+    let code = assemble(32, &|a| {
+        let mut start = a.create_label();
+        let mut top = a.create_label();
+        let mut low = a.create_label();
+        let mut join = a.create_label();
+        a.jmp(start)?;
+        a.db(&[0xcc; PAD])?;
+        a.set_label(&mut start)?;
+        a.mov(ecx, 30_000)?;
+        a.set_label(&mut top)?;
+        a.add(eax, ecx)?;
+        a.cmp(ecx, 0x0123_4567)?;
+        a.jb(low)?;
+        a.xor(edx, eax)?;
+        a.jmp(join)?;
+        a.set_label(&mut low)?;
+        a.lea(edx, dword_ptr(edx + eax * 2 + 3))?;
+        a.adc(ebp, edx)?;
+        a.set_label(&mut join)?;
+        a.rol(eax, 1)?;
+        a.sub(ecx, 1)?;
+        a.jnz(top)?;
+        a.hlt()
+    });
+    let cmp_at = code
+        .windows(6)
+        .position(|w| w == [0x81, 0xf9, 0x67, 0x45, 0x23, 0x01])
+        .expect("the CMP is in the code") as u64
+        + CODE;
+    assert!(
+        cmp_at < 0x2000 && cmp_at + 6 > 0x2000,
+        "the CMP at {cmp_at:#x} must straddle 0x2000"
+    );
+    let setup = || {
+        let mut cpu = pm32(&code);
+        cpu.s.gpr[EDX] = 7;
+        cpu
+    };
+    let cpu = same_as_interpreter(&setup, "flags across a page cut");
+    assert_eq!(cpu.s.gpr[ECX], 0);
+}

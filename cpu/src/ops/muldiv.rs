@@ -3,7 +3,7 @@
 use crate::bus::Bus;
 use crate::cpu::Cpu;
 use crate::exception::{Exception, Result};
-use crate::flags::{parity, sign_bit, sign_extend, size_mask};
+use crate::flags::{sign_bit, sign_extend, size_mask};
 use crate::insn::*;
 use crate::state::*;
 use iced_x86::{Instruction, Mnemonic};
@@ -28,21 +28,7 @@ pub fn handler(m: Mnemonic, inst: &Instruction) -> Option<Handler> {
 /// Flags after a multiply: CF=OF=overflow; SF/ZF/PF follow the low half
 /// (undefined in the manuals; this matches common hardware), AF clear.
 fn mul_flags(c: &mut Cpu, size: u8, lo: u64, overflow: bool) {
-    let lo = lo & size_mask(size);
-    let mut f = 0;
-    if overflow {
-        f |= FLAG_CF | FLAG_OF;
-    }
-    if lo == 0 {
-        f |= FLAG_ZF;
-    }
-    if lo & sign_bit(size) != 0 {
-        f |= FLAG_SF;
-    }
-    if parity(lo) {
-        f |= FLAG_PF;
-    }
-    c.s.flags.set_arith(ARITH_FLAGS, f);
+    c.s.flags.set_mul(size, lo & size_mask(size), overflow);
 }
 
 /// Store a double-width result in AX, DX:AX, EDX:EAX or RDX:RAX.

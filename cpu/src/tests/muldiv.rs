@@ -172,3 +172,52 @@ fn div_by_zero_memory_operand() {
     t.expect_fault(crate::exception::DE, None, CODE);
     assert_eq!(t.r(EAX), 7);
 }
+
+#[test]
+fn multiply_flags_come_from_the_low_half() {
+    // The flags Leap defines for MUL/IMUL (SF, ZF, PF undefined in the SDM,
+    // so outside the Unicorn comparison): CF = OF = overflow, AF clear,
+    // ZF, SF and PF of the low half; the same whatever reads them next.
+    const ZF: u64 = FLAG_ZF;
+    const SF: u64 = FLAG_SF;
+    const PF: u64 = FLAG_PF;
+    const AF: u64 = FLAG_AF;
+    // AF set in the flag word beforehand (SAHF), then 0x8000_0003 * 1: no
+    // overflow, negative, low byte 0x03 has two ones.
+    let t = run(
+        |a| {
+            a.sahf()?;
+            a.imul_2(ecx, ebx)
+        },
+        &[(EAX, 0x1000), (EBX, 1), (ECX, 0x8000_0003)],
+    );
+    assert_eq!(t.arith(), SF | PF);
+    // 0x10000 * 0x10000 = 2^32: overflow, low half zero.
+    let t = run(|a| a.mul(ecx), &[(EAX, 0x1_0000), (ECX, 0x1_0000)]);
+    assert_eq!(t.arith(), CF | OF | ZF | PF);
+    // 8-bit: 0x07 * 0x07 = 0x31 (three ones), no overflow.
+    let t = run(|a| a.imul(bl), &[(EAX, 7), (EBX, 7)]);
+    assert_eq!(t.arith(), 0);
+    // Readers of the record: SETcc, ADC's carry-in, a rotate keeping ZF.
+    let t = run(
+        |a| {
+            a.imul_3(eax, ebx, 0x10)?;
+            a.sets(dl)?;
+            a.setp(dh)?;
+            a.adc(esi, 0)?;
+            a.imul_3(eax, ebx, 0x10)?;
+            a.rol(edi, 1)?;
+            a.setz(cl)
+        },
+        &[
+            (EBX, 0x1000_0000),
+            (ECX, 0xff),
+            (EDX, 0xffff),
+            (EDI, 0x8000_0000),
+        ],
+    );
+    assert_eq!(t.r(EDX) & 0xffff, 0x0100, "SF clear, PF set after 0");
+    assert_eq!(t.r(ESI), 1, "ADC takes CF = overflow");
+    assert_eq!(t.r(ECX) & 0xff, 1, "ZF of the product survives a rotate");
+    assert_eq!(t.arith() & (CF | OF), CF | OF, "ROL by 1 of 0x80000000");
+}

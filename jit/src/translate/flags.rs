@@ -8,7 +8,7 @@ use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::types::{I64, I8};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use leap_cpu::flags::{sign_bit, FlagOp};
-use leap_cpu::state::{ARITH_FLAGS, FLAG_AF, FLAG_CF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF};
+use leap_cpu::state::{FLAG_AF, FLAG_CF, FLAG_OF, FLAG_PF, FLAG_SF, FLAG_ZF};
 
 impl Tx<'_> {
     /// Record a lazy flag operation (`LazyFlags::set_lazy`; `res` already
@@ -19,20 +19,12 @@ impl Tx<'_> {
         self.b.def_var(self.v.fres, res);
         self.t.fl.op = Some(op);
         self.t.fl.rec = Some(size);
-        if op.word_bits_read() == 0 {
+        if op.word_bits_read() == 0 && self.t.fl.bits == Bits::Cf {
             // The word's arithmetic bits are dead now (they differ from the
             // interpreter's only there: `LazyFlags::canonical`). Dropping
-            // them leaves an earlier IMUL's flag computation or a parked CF
-            // unused, so neither is computed nor stored.
-            match self.t.fl.bits {
-                Bits::Full if self.t.fl.base => {
-                    let w = self.b.use_var(self.v.fbase);
-                    self.b.def_var(self.v.fbits, w);
-                    self.t.fl.base = false;
-                }
-                Bits::Cf => self.t.fl.bits = Bits::Mem,
-                _ => {}
-            }
+            // them leaves a parked CF unused, so it is neither computed
+            // nor stored.
+            self.t.fl.bits = Bits::Mem;
         }
     }
 
@@ -44,26 +36,10 @@ impl Tx<'_> {
             let w = self.b.ins().band_imm_s(w, !1);
             let w = self.b.ins().bor(w, cf);
             self.b.def_var(self.v.fbits, w);
-            self.t.fl.base = false;
         } else {
             self.b.def_var(self.v.fcf, cf);
             self.t.fl.bits = Bits::Cf;
         }
-    }
-
-    /// `LazyFlags::set_arith(ARITH_FLAGS, f)`: the arithmetic flags become
-    /// the explicit values `f`, op None; size/a/b/res stay as they were.
-    pub(super) fn set_materialized(&mut self, f: Value) {
-        let cur = self.bits_value();
-        let keep = !(ARITH_FLAGS | 0x28 | (1 << 15));
-        let base = self.b.ins().band_imm_s(cur, keep as i64);
-        let base = self.b.ins().bor_imm_s(base, 2);
-        self.b.def_var(self.v.fbase, base);
-        let w = self.b.ins().bor(base, f);
-        self.b.def_var(self.v.fbits, w);
-        self.t.fl.bits = Bits::Full;
-        self.t.fl.base = true;
-        self.t.fl.op = Some(FlagOp::None);
     }
 
     /// `LazyFlags::set_rotate`: CF and OF from `v` (those two flag bits,
@@ -98,7 +74,6 @@ impl Tx<'_> {
         let w = self.b.ins().bor(w, v);
         self.b.def_var(self.v.fbits, w);
         self.t.fl.bits = Bits::Full;
-        self.t.fl.base = false;
         // Stored at once: a word and record kept in variables across the
         // long rotate-heavy blocks of hash and cipher code made Cranelift
         // spill heavily (a 256-instruction block grew from 31 to 193 KiB).
@@ -123,7 +98,7 @@ impl Tx<'_> {
     }
 
     /// The raw flag word as it would be in memory now.
-    fn bits_value(&mut self) -> Value {
+    pub(super) fn bits_value(&mut self) -> Value {
         match self.t.fl.bits {
             Bits::Full => self.b.use_var(self.v.fbits),
             Bits::Mem => self.b.ins().load(I64, mem(), self.state, off::F_BITS),

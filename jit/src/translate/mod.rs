@@ -462,7 +462,6 @@ impl Translator {
             fres: b.declare_var(I64),
             fcf: b.declare_var(I64),
             fbits: b.declare_var(I64),
-            fbase: b.declare_var(I64),
         };
         let leave = b.create_block();
         b.append_block_param(leave, I64);
@@ -536,19 +535,15 @@ enum Bits {
 }
 
 /// Which parts of the lazy-flags record are pending (not yet in memory).
-/// `op` and `rec` are separate because an instruction that materializes
-/// the flags (IMUL) sets `op` to None and leaves size/a/b/res alone, as
-/// `LazyFlags::set_arith` does.
+/// `op` and `rec` are separate because an instruction can change one
+/// without the other (a rotate turns the op into `Rot` and keeps the
+/// record).
 #[derive(Clone, Copy, Debug)]
 struct FlagTrack {
     op: Option<leap_cpu::flags::FlagOp>,
     /// Pending size; a, b, res are the `fa`, `fb`, `fres` variables.
     rec: Option<u8>,
     bits: Bits,
-    /// With `bits` Full: the `fbase` variable holds the word without the
-    /// arithmetic bits an explicit setter (IMUL) put in, so a later
-    /// operation that defines every flag can drop that computation.
-    base: bool,
 }
 
 impl FlagTrack {
@@ -557,7 +552,6 @@ impl FlagTrack {
             op: None,
             rec: None,
             bits: Bits::Mem,
-            base: false,
         }
     }
 }
@@ -603,7 +597,6 @@ struct Vars {
     fres: Variable,
     fcf: Variable,
     fbits: Variable,
-    fbase: Variable,
 }
 
 /// Translation state.

@@ -2,13 +2,13 @@
 //! semantics (cpu/src/ops: alu, shift, muldiv, stack, control).
 
 use super::flags::sext;
-use super::{low_bits, AluOp, Count, InlineForm, Pick, ShiftOp, Src, Tx};
+use super::{low_bits, AluOp, Bits, Count, InlineForm, Pick, ShiftOp, Src, Tx};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I16, I32, I64, I8};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use leap_cpu::flags::{size_mask, FlagOp};
 use leap_cpu::insn::{Insn, OpKind, Operand};
-use leap_cpu::state::{EAX, EBP, EDX, ESP, FLAG_CF, FLAG_OF};
+use leap_cpu::state::{EAX, EBP, EDX, ESP, FLAG_AF, FLAG_CF, FLAG_OF};
 
 impl Tx<'_> {
     /// Register or memory operand `o` of `insn` (memory guarded).
@@ -350,25 +350,20 @@ impl Tx<'_> {
         self.put(&reg(EDX), hi);
     }
 
-    /// `mul_flags` of the interpreter: CF = OF = `ovf` (0/1 `I8`), ZF, SF
-    /// and PF of the low half, AF clear, all explicit.
+    /// `mul_flags` of the interpreter (`LazyFlags::set_mul`): CF = OF =
+    /// `ovf` (0/1 `I8`) and AF clear in the word, ZF, SF and PF from a
+    /// `Rot` record of the low half.
     fn mul_flags(&mut self, size: u8, lo: Value, ovf: Value) {
+        let w = self.bits_value();
         let b = &mut self.b;
         let ovf = b.ins().uextend(I64, ovf);
         let f = b.ins().imul_imm_s(ovf, (FLAG_CF | FLAG_OF) as i64);
-        let z = b.ins().icmp_imm_s(IntCC::Equal, lo, 0);
-        let z = b.ins().uextend(I64, z);
-        let z = b.ins().ishl_imm_s(z, 6);
-        let f = b.ins().bor(f, z);
-        let sf = b.ins().ushr_imm_s(lo, size as i64 * 8 - 1);
-        let sf = b.ins().band_imm_s(sf, 1);
-        let sf = b.ins().ishl_imm_s(sf, 7);
-        let f = b.ins().bor(f, sf);
-        let p = self.parity(lo);
-        let p = self.b.ins().uextend(I64, p);
-        let p = self.b.ins().ishl_imm_s(p, 2);
-        let f = self.b.ins().bor(f, p);
-        self.set_materialized(f);
+        let w = b.ins().band_imm_s(w, !(FLAG_CF | FLAG_OF | FLAG_AF) as i64);
+        let w = b.ins().bor(w, f);
+        self.b.def_var(self.v.fbits, w);
+        self.t.fl.bits = Bits::Full;
+        let z = self.imm(0);
+        self.set_rec(FlagOp::Rot, size, z, z, lo);
     }
 
     /// SHL/SHR/SAR of a register. A zero count changes no flags and no

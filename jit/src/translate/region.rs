@@ -1,6 +1,6 @@
 //! Regions: a hot block compiled together with the blocks of its page that
-//! it reaches by direct branches and that lead back to it (a loop of
-//! several blocks). A branch from one of them to another is a jump inside
+//! it reaches by direct branches and that lead into a loop (a loop of
+//! several blocks through it, or one it enters). A branch from one of them to another is a jump inside
 //! the host function, with the guest registers still in host registers,
 //! instead of an exit through the chain stub and the successor's entry.
 //!
@@ -28,8 +28,9 @@ use std::rc::Rc;
 
 /// Which of `near` (`leap_cpu::blocks::region_candidates` of `a`) go into
 /// `a`'s region: blocks made only of inline instructions, reachable from
-/// `a` and leading back to it through such blocks. Empty when `a` itself
-/// has an instruction that is not inline.
+/// `a` and leading into a cycle of such blocks (a loop through `a`, or one
+/// that `a` enters). Empty when `a` itself has an instruction that is not
+/// inline or leads into no loop.
 pub fn region_members(a: &Block, near: &[Rc<Block>]) -> Vec<usize> {
     if near.is_empty() || !all_inline(a) {
         return Vec::new();
@@ -67,25 +68,27 @@ pub fn region_members(a: &Block, near: &[Rc<Block>]) -> Vec<usize> {
             }
         }
     }
-    // Backward to `a`: repeat until nothing new leads into the set.
-    let mut back = vec![false; n];
-    back[0] = true;
+    // Keep what leads to a cycle: drop blocks whose every successor is
+    // outside the set until none is left to drop. A block entered from
+    // outside a loop (a return point, a function's first block) then gets
+    // the loop it leads into, not a function of its own per pass.
+    let mut keep = fwd.clone();
     loop {
-        let mut grew = false;
-        for x in 1..n {
-            if !back[x] && fwd[x] && succ[x].iter().any(|&y| back[y]) {
-                back[x] = true;
-                grew = true;
+        let mut shrank = false;
+        for x in 0..n {
+            if keep[x] && !succ[x].iter().any(|&y| keep[y]) {
+                keep[x] = false;
+                shrank = true;
             }
         }
-        if !grew {
+        if !shrank {
             break;
         }
     }
-    (1..n)
-        .filter(|&x| fwd[x] && back[x])
-        .map(|x| index[x])
-        .collect()
+    if !keep[0] {
+        return Vec::new();
+    }
+    (1..n).filter(|&x| keep[x]).map(|x| index[x]).collect()
 }
 
 fn all_inline(b: &Block) -> bool {
@@ -100,8 +103,13 @@ fn all_inline(b: &Block) -> bool {
 pub(super) struct Region {
     /// Decode-time address, head and instruction count of each block.
     heads: Vec<(u64, IrBlock, usize)>,
-    /// The tracking every block starts from.
+    /// The tracking every block starts from, but those below.
     track: Track,
+    /// Per block: the one region block that branches to it, if only one
+    /// does (and only once).
+    single: Vec<Option<usize>>,
+    /// For those: the tracking at the branch, once translated.
+    inherited: Vec<Option<Track>>,
     /// Epochs at entry: the region's blocks stay valid while they hold.
     code_epoch: Value,
     tlb_epoch: Value,
@@ -145,12 +153,21 @@ impl Tx<'_> {
         self.full_stop = false;
         self.entry_loads(memory);
         self.open_region(blocks);
-        for (m, (b, f)) in blocks.iter().zip(&forms).enumerate() {
+        // A block with one way in from the region starts with the tracking
+        // of that way (flags still lazy, registers where they are), so it
+        // is translated after its predecessor.
+        let single = self.region.as_ref().expect("open region").single.clone();
+        let mut done = vec![false; blocks.len()];
+        while let Some(m) =
+            (0..blocks.len()).find(|&m| !done[m] && single[m].is_none_or(|p| done[p]))
+        {
+            done[m] = true;
+            let (b, f) = (blocks[m], &forms[m]);
             self.member = m;
             if m > 0 {
                 let (head, track) = {
                     let r = self.region.as_ref().expect("open region");
-                    (r.heads[m].1, r.track)
+                    (r.heads[m].1, r.inherited[m].unwrap_or(r.track))
                 };
                 self.b.switch_to_block(head);
                 self.t = track;
@@ -225,7 +242,24 @@ impl Tx<'_> {
                 self.t.gst[r] = RegSt::Dirty;
             }
         }
+        // Ways into each block from the region's blocks (the entry also
+        // has the function's own).
+        let mut ways = vec![0usize; blocks.len()];
+        let mut from = vec![0usize; blocks.len()];
+        for (i, b) in blocks.iter().enumerate() {
+            for t in static_successors(b).into_iter().flatten() {
+                if let Some(j) = heads.iter().position(|h| h.0 == t) {
+                    ways[j] += 1;
+                    from[j] = i;
+                }
+            }
+        }
+        let single = (0..blocks.len())
+            .map(|j| (j > 0 && ways[j] == 1).then_some(from[j]))
+            .collect();
         self.region = Some(Region {
+            inherited: vec![None; blocks.len()],
+            single,
             heads,
             track: self.t,
             code_epoch,
@@ -306,11 +340,12 @@ impl Tx<'_> {
     /// the interpreter (budget), or the code or mappings changed; in that
     /// case leave for it through `pick`.
     fn edge(&mut self, target: Value, j: usize, pick: Pick, branch: bool) {
-        let (head, track, code_epoch, tlb_epoch, end, cs_bad, len) = {
+        let (head, track, inherit, code_epoch, tlb_epoch, end, cs_bad, len) = {
             let r = self.region.as_ref().expect("open region");
             (
                 r.heads[j].1,
                 r.track,
+                r.single[j].is_some(),
                 r.code_epoch,
                 r.tlb_epoch,
                 r.end,
@@ -318,6 +353,24 @@ impl Tx<'_> {
                 r.heads[j].2,
             )
         };
+        if inherit
+            && self
+                .region
+                .as_ref()
+                .is_some_and(|r| r.inherited[j].is_some())
+        {
+            // Counted as the only way in, yet a second one: leave instead
+            // (never expected; `open_region` counts every direct branch).
+            debug_assert!(false, "a second branch to region block {j}");
+            match branch {
+                true => self.exit_to(target, pick),
+                false => {
+                    self.t.rip_val = Some(target);
+                    self.leave_via(target, pick);
+                }
+            }
+            return;
+        }
         let saved = self.t;
         let ic = self.b.use_var(self.v.ic);
         // The count after the branch, and after block j's last instruction
@@ -356,7 +409,20 @@ impl Tx<'_> {
         // as dirty go to memory, the flags record too.
         self.b.switch_to_block(again);
         self.t = saved;
-        self.reconcile_with_head(&track);
+        if inherit {
+            // The only way in: the head takes this tracking as it is, RIP
+            // and the count as every head has them.
+            let r = self.region.as_mut().expect("open region");
+            let mut t = self.t;
+            t.rip_off = track.rip_off;
+            t.rip_val = track.rip_val;
+            t.rip_loaded = track.rip_loaded;
+            t.ic_add = track.ic_add;
+            t.ic_loaded = track.ic_loaded;
+            r.inherited[j] = Some(t);
+        } else {
+            self.reconcile_with_head(&track);
+        }
         self.b.def_var(self.v.ic, ic_next);
         self.b.def_var(self.v.rip, target);
         self.b.ins().jump(head, &[]);
