@@ -181,7 +181,6 @@ fn multiply_flags_come_from_the_low_half() {
     const ZF: u64 = FLAG_ZF;
     const SF: u64 = FLAG_SF;
     const PF: u64 = FLAG_PF;
-    const AF: u64 = FLAG_AF;
     // AF set in the flag word beforehand (SAHF), then 0x8000_0003 * 1: no
     // overflow, negative, low byte 0x03 has two ones.
     let t = run(
@@ -191,7 +190,7 @@ fn multiply_flags_come_from_the_low_half() {
         },
         &[(EAX, 0x1000), (EBX, 1), (ECX, 0x8000_0003)],
     );
-    assert_eq!(t.arith(), SF | PF);
+    assert_eq!(t.arith(), SF | PF, "AF from SAHF cleared");
     // 0x10000 * 0x10000 = 2^32: overflow, low half zero.
     let t = run(|a| a.mul(ecx), &[(EAX, 0x1_0000), (ECX, 0x1_0000)]);
     assert_eq!(t.arith(), CF | OF | ZF | PF);
