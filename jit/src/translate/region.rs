@@ -72,7 +72,7 @@ pub fn region_members(a: &Block, near: &[Rc<Block>]) -> Vec<usize> {
     // outside the set until none is left to drop. A block entered from
     // outside a loop (a return point, a function's first block) then gets
     // the loop it leads into, not a function of its own per pass.
-    let mut keep = fwd.clone();
+    let mut keep = fwd;
     loop {
         let mut shrank = false;
         for x in 0..n {
@@ -190,10 +190,7 @@ impl Tx<'_> {
                     .next_ip();
                 match self.head_of(ip) {
                     Some(j) => self.edge(next, j, Pick::Own(0), false),
-                    None => {
-                        self.t.rip_val = Some(next);
-                        self.leave_via(next, Pick::Own(0));
-                    }
+                    None => self.leave_for(next, Pick::Own(0), false),
                 }
             }
         }
@@ -340,12 +337,13 @@ impl Tx<'_> {
     /// the interpreter (budget), or the code or mappings changed; in that
     /// case leave for it through `pick`.
     fn edge(&mut self, target: Value, j: usize, pick: Pick, branch: bool) {
-        let (head, track, inherit, code_epoch, tlb_epoch, end, cs_bad, len) = {
+        let (head, track, inherit, taken, code_epoch, tlb_epoch, end, cs_bad, len) = {
             let r = self.region.as_ref().expect("open region");
             (
                 r.heads[j].1,
                 r.track,
                 r.single[j].is_some(),
+                r.inherited[j].is_some(),
                 r.code_epoch,
                 r.tlb_epoch,
                 r.end,
@@ -353,22 +351,11 @@ impl Tx<'_> {
                 r.heads[j].2,
             )
         };
-        if inherit
-            && self
-                .region
-                .as_ref()
-                .is_some_and(|r| r.inherited[j].is_some())
-        {
+        if inherit && taken {
             // Counted as the only way in, yet a second one: leave instead
             // (never expected; `open_region` counts every direct branch).
             debug_assert!(false, "a second branch to region block {j}");
-            match branch {
-                true => self.exit_to(target, pick),
-                false => {
-                    self.t.rip_val = Some(target);
-                    self.leave_via(target, pick);
-                }
-            }
+            self.leave_for(target, pick, branch);
             return;
         }
         let saved = self.t;
@@ -398,12 +385,7 @@ impl Tx<'_> {
         self.b.ins().brif(stop, out, &[], again, &[]);
 
         self.b.switch_to_block(out);
-        if branch {
-            self.exit_to(target, pick);
-        } else {
-            self.t.rip_val = Some(target);
-            self.leave_via(target, pick);
-        }
+        self.leave_for(target, pick, branch);
 
         // Bring the tracking to the heads': registers a head does not hold
         // as dirty go to memory, the flags record too.
@@ -412,14 +394,12 @@ impl Tx<'_> {
         if inherit {
             // The only way in: the head takes this tracking as it is, RIP
             // and the count as every head has them.
-            let r = self.region.as_mut().expect("open region");
-            let mut t = self.t;
-            t.rip_off = track.rip_off;
-            t.rip_val = track.rip_val;
-            t.rip_loaded = track.rip_loaded;
-            t.ic_add = track.ic_add;
-            t.ic_loaded = track.ic_loaded;
-            r.inherited[j] = Some(t);
+            let t = Track {
+                gst: self.t.gst,
+                fl: self.t.fl,
+                ..track
+            };
+            self.region.as_mut().expect("open region").inherited[j] = Some(t);
         } else {
             self.reconcile_with_head(&track);
         }
@@ -427,5 +407,16 @@ impl Tx<'_> {
         self.b.def_var(self.v.rip, target);
         self.b.ins().jump(head, &[]);
         self.t = saved;
+    }
+
+    /// Leave the region for `target`: after a branch not counted yet
+    /// (`branch`), or after a block's last instruction.
+    fn leave_for(&mut self, target: Value, pick: Pick, branch: bool) {
+        if branch {
+            self.exit_to(target, pick);
+        } else {
+            self.t.rip_val = Some(target);
+            self.leave_via(target, pick);
+        }
     }
 }
