@@ -6,7 +6,7 @@
 use super::Tx;
 use crate::runtime::off;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I64, I8};
+use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 use leap_cpu::flags::size_mask;
@@ -56,8 +56,9 @@ impl Tx<'_> {
     }
 
     /// `Cpu::seg_lin`: the linear address of `seg:off`, and whether the
-    /// segment check fails (the interpreter then raises the fault).
-    fn seg_lin(&mut self, seg: usize, off: Value, size: u8, write: bool) -> (Value, Value) {
+    /// segment check fails (the interpreter then raises the fault); None
+    /// when no check is needed here.
+    fn seg_lin(&mut self, seg: usize, off: Value, size: u8, write: bool) -> (Value, Option<Value>) {
         if self.code64() {
             let lin = if seg >= FS {
                 let base = self
@@ -71,17 +72,16 @@ impl Tx<'_> {
             // No canonical check: the interpreter faults on any access
             // with a non-canonical byte before a TLB entry is filled, so
             // such an address never matches a tag (see `tlb`).
-            let ok = self.b.ins().iconst(I8, 0);
-            return (lin, ok);
+            return (lin, None);
         }
         if self.flat_care & (1 << seg) != 0 {
-            // Flat (checked once, `flat_fail`): the linear address is the
+            // Flat (checked where CPL is loaded: a mismatch fails every
+            // TLB compare, see `load_cpl`): the linear address is the
             // offset. Only an access running past 4 GiB breaks the limit,
             // and the TLB compare already fails for it: its last byte's
             // page is above 4 GiB, where no entry is without EFER.LMA
             // (which `Cpu::seg_flat` requires clear).
-            let flat_fail = self.flat_fail.expect("entry checked the flat segments");
-            return (off, flat_fail);
+            return (off, None);
         }
         let b = &mut self.b;
         let ok = b
@@ -112,7 +112,7 @@ impl Tx<'_> {
             .load(I64, super::mem(), self.state, off::seg_base(seg));
         let lin = b.ins().iadd(base, off);
         let lin = super::low_bits(b, lin, 4);
-        (lin, fail)
+        (lin, Some(fail))
     }
 
     /// The TLB hit of `read_mem`/`write_mem` for `lin`: host address and
@@ -167,7 +167,10 @@ impl Tx<'_> {
     pub(super) fn check(&mut self, seg: usize, off: Value, size: u8, write: bool) -> Access {
         let (lin, sfail) = self.seg_lin(seg, off, size, write);
         let a = self.tlb(lin, size, write);
-        let fail = self.b.ins().bor(sfail, a.fail);
+        let fail = match sfail {
+            Some(f) => self.b.ins().bor(f, a.fail),
+            None => a.fail,
+        };
         Access { host: a.host, fail }
     }
 
@@ -218,7 +221,10 @@ impl Tx<'_> {
         let off = self.ea(insn);
         let (lin, sfail) = self.seg_lin(insn.mem.seg as usize, off, 16, write);
         let a = self.tlb(lin, 16, write);
-        let mut fail = self.b.ins().bor(sfail, a.fail);
+        let mut fail = match sfail {
+            Some(f) => self.b.ins().bor(f, a.fail),
+            None => a.fail,
+        };
         if insn.asize < 8 {
             let last = size_mask(insn.asize) as i64 - 15;
             let wraps = self
@@ -270,7 +276,7 @@ impl Tx<'_> {
     /// code size (a 16-bit stack for 16-bit code, 32-bit for 32-bit;
     /// 64-bit code always has a 64-bit stack).
     fn stack_size_fail(&mut self) -> Option<Value> {
-        // A flat SS's size is part of `flat_fail`.
+        // A flat SS's size is part of the flat check (`load_cpl`).
         if self.code64() || self.flat_care & (1 << SS) != 0 {
             return None;
         }

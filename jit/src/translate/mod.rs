@@ -49,7 +49,13 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use iced_x86::{Mnemonic, OpKind as IOp};
 use leap_cpu::blocks::Block;
 use leap_cpu::insn::{Insn, OpKind, Operand};
-use leap_cpu::mmu::TAG_VALID;
+use leap_cpu::mmu::{TAG_INDIRECT, TAG_USER, TAG_VALID};
+
+/// A bit of a TLB tag's page-offset part that no entry sets: asking for
+/// it makes every inline access miss (and go to the interpreter).
+const NO_TAG_BIT: u64 = 8;
+const _: () = assert!(NO_TAG_BIT & (TAG_VALID | TAG_USER | TAG_INDIRECT) == 0);
+const _: () = assert!(NO_TAG_BIT < 0x1000);
 use leap_cpu::state::{CR0_AM, FLAG_AC};
 
 /// Two-operand ALU instructions emitted inline.
@@ -489,7 +495,6 @@ impl Translator {
             user: None,
             flat_care: 0,
             flat_want: 0,
-            flat_fail: None,
             mask: ip_mask(block.code_size),
             code_size: block.code_size,
             looping: None,
@@ -638,9 +643,6 @@ struct Tx<'f> {
     /// the block's accesses rely on, and the values they need.
     flat_care: u8,
     flat_want: u8,
-    /// True when `Cpu::seg_flat` differs from `flat_want` in `flat_care`:
-    /// loaded with `user`.
-    flat_fail: Option<Value>,
     mask: u64,
     code_size: u8,
     /// Set when the block branches back to its own start: the branch
@@ -658,9 +660,6 @@ struct LoopHead {
     head: IrBlock,
     /// The tracking every iteration starts from.
     track: Track,
-    /// Epochs at entry: the block stays valid while they hold.
-    code_epoch: Value,
-    tlb_epoch: Value,
     /// `JitCtx::end`, the budget.
     end: Value,
     insns: usize,
@@ -844,8 +843,6 @@ impl Tx<'_> {
                 self.reg(r);
             }
         }
-        let code_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
-        let tlb_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
         let end = self.b.ins().load(I64, mem(), self.ctx, off::CTX_END);
         let head = self.b.create_block();
         self.b.ins().jump(head, &[]);
@@ -858,8 +855,6 @@ impl Tx<'_> {
         self.looping = Some(LoopHead {
             head,
             track: self.t,
-            code_epoch,
-            tlb_epoch,
             end,
             insns: block.insns.len(),
         });
@@ -867,8 +862,9 @@ impl Tx<'_> {
 
     /// The taken branch of a looping block: go round again unless the run
     /// loop would stop before the next iteration or hand it to the
-    /// interpreter (budget, a poll pending, code or mappings changed);
-    /// otherwise leave for the block's own start (`slot`).
+    /// interpreter (budget, a poll pending); otherwise leave for the
+    /// block's own start (`slot`). As for a region's edges (`Tx::edge`),
+    /// the epochs cannot have changed: a slow path leaves the block.
     fn loop_back(&mut self, lp: LoopHead, slot: Pick) {
         let saved = self.t;
         let ic = self.b.use_var(self.v.ic);
@@ -877,22 +873,12 @@ impl Tx<'_> {
         let ic_next = self.b.ins().iadd_imm_s(ic, self.t.ic_add as i64 + 1);
         let last = self.b.ins().iadd_imm_s(ic_next, lp.insns as i64 - 1);
         let end = lp.end;
-        let over = self
+        let stop = self
             .b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, last, end);
         let out = self.b.create_block();
         let again = self.b.create_block();
-        // Inside an iteration that got here, only inline code ran (a slow
-        // path leaves the block): no device I/O asked for a poll, no code
-        // or mapping changed. The epochs are compared anyway, as cheap
-        // insurance for the block's validity.
-        let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
-        let c = self.b.ins().icmp(IntCC::NotEqual, e, lp.code_epoch);
-        let stop = self.b.ins().bor(over, c);
-        let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
-        let c = self.b.ins().icmp(IntCC::NotEqual, e, lp.tlb_epoch);
-        let stop = self.b.ins().bor(stop, c);
         self.b.ins().brif(stop, out, &[], again, &[]);
 
         self.b.switch_to_block(out);
@@ -954,19 +940,27 @@ impl Tx<'_> {
         let cr0 = b.ins().load(I64, mem(), self.state, off::CR0);
         let fl = b.ins().load(I64, mem(), self.state, off::F_BITS);
         let ac = b.ins().band(cr0, fl);
-        let ac = b.ins().ushr_imm_s(ac, FLAG_AC.trailing_zeros() as i64 - 3);
-        let ac = b.ins().band_imm_s(ac, 8);
+        let shift = FLAG_AC.trailing_zeros() - NO_TAG_BIT.trailing_zeros();
+        let ac = b.ins().ushr_imm_s(ac, shift as i64);
+        let ac = b.ins().band_imm_s(ac, NO_TAG_BIT as i64);
         let ac = b.ins().imul(ac, u);
         let u = b.ins().ishl_imm_s(u, 1);
         let bits = b.ins().bor_imm_s(u, TAG_VALID as i64);
-        let bits = b.ins().bor(bits, ac);
-        self.user = Some(bits);
+        let mut bits = b.ins().bor(bits, ac);
         if self.flat_care != 0 {
+            // A segment the accesses treat as flat is no longer flat: ask
+            // for the same impossible tag bit, so that every inline access
+            // goes to the interpreter, which checks segments in full. One
+            // check here instead of one per access.
             let f = b.ins().uload8(I64, mem(), self.cpu, off::CPU_SEG_FLAT);
             let f = b.ins().bxor_imm_s(f, self.flat_want as i64);
             let f = b.ins().band_imm_s(f, self.flat_care as i64);
-            self.flat_fail = Some(b.ins().icmp_imm_s(IntCC::NotEqual, f, 0));
+            let f = b.ins().icmp_imm_s(IntCC::NotEqual, f, 0);
+            let f = b.ins().uextend(I64, f);
+            let f = b.ins().ishl_imm_s(f, NO_TAG_BIT.trailing_zeros() as i64);
+            bits = b.ins().bor(bits, f);
         }
+        self.user = Some(bits);
     }
 
     /// Call helper at `slot` of the helper table; returns its result.

@@ -110,13 +110,9 @@ pub(super) struct Region {
     single: Vec<Option<usize>>,
     /// For those: the tracking at the branch, once translated.
     inherited: Vec<Option<Track>>,
-    /// Epochs at entry: the region's blocks stay valid while they hold.
-    code_epoch: Value,
-    tlb_epoch: Value,
-    /// `JitCtx::end`, the budget.
+    /// `JitCtx::end`, the budget; 0 in 32-bit code whose CS is not flat
+    /// (then no branch stays inside).
     end: Value,
-    /// 32-bit code: CS is not flat (then no branch stays inside).
-    cs_bad: Option<Value>,
 }
 
 impl Tx<'_> {
@@ -214,20 +210,20 @@ impl Tx<'_> {
                 self.reg(r);
             }
         }
-        let code_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
-        let tlb_epoch = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
-        let end = self.b.ins().load(I64, mem(), self.ctx, off::CTX_END);
+        let mut end = self.b.ins().load(I64, mem(), self.ctx, off::CTX_END);
         // CS base 0 and a 4 GiB limit: RIP is the linear address, and no
-        // target in the page can be past the limit.
-        let cs_bad = (self.code_size != 8).then(|| {
+        // target in the page can be past the limit. Otherwise a budget of
+        // 0 makes every edge leave.
+        if self.code_size != 8 {
             let b = &mut self.b;
             let base = b.ins().load(I64, mem(), self.state, off::seg_base(CS));
             let lim = b.ins().load(I32, mem(), self.state, off::CS_LIMIT);
             let lim = b.ins().uextend(I64, lim);
             let lim = b.ins().bxor_imm_s(lim, 0xffff_ffff);
             let any = b.ins().bor(base, lim);
-            b.ins().icmp_imm_s(IntCC::NotEqual, any, 0)
-        });
+            let zero = b.ins().iconst(I64, 0);
+            end = b.ins().select(any, zero, end);
+        }
         let heads: Vec<(u64, IrBlock, usize)> = blocks
             .iter()
             .map(|b| (b.insns[0].inst.ip(), self.b.create_block(), b.insns.len()))
@@ -259,10 +255,7 @@ impl Tx<'_> {
             single,
             heads,
             track: self.t,
-            code_epoch,
-            tlb_epoch,
             end,
-            cs_bad,
         });
     }
 
@@ -334,20 +327,21 @@ impl Tx<'_> {
     /// The code goes on to region block `j` at `target`, after a branch
     /// not counted yet (`branch`) or after the block's last instruction:
     /// go there unless the run loop would stop first or hand the block to
-    /// the interpreter (budget), or the code or mappings changed; in that
-    /// case leave for it through `pick`.
+    /// the interpreter (budget); in that case leave for it through `pick`.
+    ///
+    /// The code and TLB epochs need no check: only inline code runs
+    /// between entry and here, and everything that bumps them (a store
+    /// into a code page, a TLB flush) is a slow path or helper, which
+    /// leaves the function.
     fn edge(&mut self, target: Value, j: usize, pick: Pick, branch: bool) {
-        let (head, track, inherit, taken, code_epoch, tlb_epoch, end, cs_bad, len) = {
+        let (head, track, inherit, taken, end, len) = {
             let r = self.region.as_ref().expect("open region");
             (
                 r.heads[j].1,
                 r.track,
                 r.single[j].is_some(),
                 r.inherited[j].is_some(),
-                r.code_epoch,
-                r.tlb_epoch,
                 r.end,
-                r.cs_bad,
                 r.heads[j].2,
             )
         };
@@ -367,19 +361,10 @@ impl Tx<'_> {
             .ins()
             .iadd_imm_s(ic, self.t.ic_add as i64 + branch as i64);
         let last = self.b.ins().iadd_imm_s(ic_next, len as i64 - 1);
-        let over = self
+        let stop = self
             .b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, last, end);
-        let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_CODE_EPOCH);
-        let c = self.b.ins().icmp(IntCC::NotEqual, e, code_epoch);
-        let mut stop = self.b.ins().bor(over, c);
-        let e = self.b.ins().load(I64, mem(), self.cpu, off::CPU_TLB_EPOCH);
-        let c = self.b.ins().icmp(IntCC::NotEqual, e, tlb_epoch);
-        stop = self.b.ins().bor(stop, c);
-        if let Some(bad) = cs_bad {
-            stop = self.b.ins().bor(stop, bad);
-        }
         let out = self.b.create_block();
         let again = self.b.create_block();
         self.b.ins().brif(stop, out, &[], again, &[]);
