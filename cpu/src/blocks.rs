@@ -28,6 +28,9 @@ pub struct Block {
     /// `Cpu::seg_flat` when the block was decoded (0 in 64-bit code): the
     /// JIT specialises the block's accesses on it, checked at run time.
     pub seg_flat: u8,
+    /// Decoded at CPL 3: the JIT builds the TLB tags its inline accesses
+    /// look for on it, checked at run time.
+    pub user: bool,
     /// Blocks that ran right after this one (taken and fall-through of a
     /// branch, recent return targets): the run loop finds its next block
     /// here before trying the jump cache. Same validity rules as a jump
@@ -48,6 +51,7 @@ impl Block {
             byte_len: self.byte_len,
             code_size: self.code_size,
             seg_flat: self.seg_flat,
+            user: self.user,
             links: RefCell::new([None, None]),
             jit: Default::default(),
         }
@@ -219,6 +223,7 @@ pub fn region_candidates(cache: &BlockCache, a: &Block, flat: bool, rip: u64) ->
             };
             if pages_ok
                 && b.seg_flat == a.seg_flat
+                && b.user == a.user
                 && b.insns.first().map(|i| i.inst.ip()) == Some(ip)
             {
                 out.push(b.clone());
@@ -568,6 +573,7 @@ impl Cpu {
             byte_len: pos as u32,
             code_size,
             seg_flat: if self.mode64 { 0 } else { self.seg_flat },
+            user: self.s.cpl == 3,
             links: RefCell::new([None, None]),
             jit: Default::default(),
         })

@@ -15,7 +15,8 @@ pub enum Access {
     Fetch,
 }
 
-const TLB_SIZE: usize = 256;
+/// Entries per access type, direct-mapped by linear page.
+pub const TLB_SIZE: usize = 256;
 pub const TAG_VALID: u64 = 1;
 pub const TAG_USER: u64 = 2;
 /// Set in the tag of an entry whose page is not RAM the fast paths may
@@ -33,24 +34,31 @@ pub struct TlbEntry {
     pub tag: u64,
     /// Physical page base.
     pub paddr: u64,
+    /// For a direct entry: the host address of the page's RAM minus the
+    /// linear page (wrapping), so generated code finds an access's host
+    /// address with one add to the linear address. Meaningless otherwise
+    /// (the tag compare already fails).
+    pub host_delta: u64,
     pub global: bool,
 }
 
 pub struct Tlb {
     /// Bumped by every flush (code found by linear address must be re-checked).
     pub epoch: u64,
-    pub read: Box<[TlbEntry; TLB_SIZE]>,
-    pub write: Box<[TlbEntry; TLB_SIZE]>,
-    pub fetch: Box<[TlbEntry; TLB_SIZE]>,
+    /// Held inside `Cpu` (not boxed), so generated code reaches an entry
+    /// at a constant offset from the one CPU pointer it keeps.
+    pub read: [TlbEntry; TLB_SIZE],
+    pub write: [TlbEntry; TLB_SIZE],
+    pub fetch: [TlbEntry; TLB_SIZE],
 }
 
 impl Default for Tlb {
     fn default() -> Self {
         Tlb {
             epoch: 0,
-            read: Box::new([TlbEntry::default(); TLB_SIZE]),
-            write: Box::new([TlbEntry::default(); TLB_SIZE]),
-            fetch: Box::new([TlbEntry::default(); TLB_SIZE]),
+            read: [TlbEntry::default(); TLB_SIZE],
+            write: [TlbEntry::default(); TLB_SIZE],
+            fetch: [TlbEntry::default(); TLB_SIZE],
         }
     }
 }
@@ -301,9 +309,13 @@ impl Cpu {
             Access::Write => ram && flags.unwrap_or(0) & (PG_ROM | PG_CODE) == 0,
             _ => ram,
         };
+        // RAM is allocated once for the CPU's life, so the host address
+        // of a direct page stays valid until the entry is replaced.
+        let host_page = (self.mem.ram.as_ptr() as u64).wrapping_add(ppage);
         let entry = TlbEntry {
             tag: tag | if direct { 0 } else { TAG_INDIRECT },
             paddr: ppage,
+            host_delta: host_page.wrapping_sub(lin & PAGE_MASK),
             global,
         };
         match acc {

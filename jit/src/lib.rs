@@ -392,8 +392,6 @@ impl CompiledBlock {
             end,
             bus,
             exit: None,
-            // SAFETY: as for `state`.
-            ram: unsafe { (*cpu).mem.ram.as_mut_ptr() },
             stub: self.stub,
         };
         // SAFETY: the code was generated for this context layout; nothing

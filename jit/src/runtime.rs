@@ -62,9 +62,6 @@ pub struct JitCtx {
     pub bus: *mut (dyn Bus + 'static),
     /// A run-loop exit produced by exception delivery (triple fault).
     pub exit: Option<Exit>,
-    /// Host address of guest physical address 0 (`cpu.mem.ram`), for the
-    /// inlined TLB hit path.
-    pub ram: *mut u8,
     /// The chain stub of the entered block's code generation (alive while
     /// that block runs), which every exit tail-calls.
     pub stub: u64,
@@ -134,7 +131,6 @@ pub mod off {
     pub const RAS_RET: i32 = offset_of!(RasEntry, ret) as i32;
     pub const RAS_SLOT: i32 = offset_of!(RasEntry, slot) as i32;
     pub const RAS_OWNER: i32 = offset_of!(RasEntry, owner) as i32;
-    pub const CTX_RAM: i32 = offset_of!(JitCtx, ram) as i32;
     pub const CTX_STUB: i32 = offset_of!(JitCtx, stub) as i32;
 
     pub const H_STEP: i32 = offset_of!(Helpers, step) as i32;
@@ -161,7 +157,10 @@ pub mod off {
 
     pub const TLBE_SIZE: i64 = core::mem::size_of::<TlbEntry>() as i64;
     pub const TLBE_TAG: i32 = offset_of!(TlbEntry, tag) as i32;
-    pub const TLBE_PADDR: i32 = offset_of!(TlbEntry, paddr) as i32;
+    pub const TLBE_HOST_DELTA: i32 = offset_of!(TlbEntry, host_delta) as i32;
+    /// `JitCtx::state` is `&mut cpu.s`: generated code keeps only the CPU
+    /// pointer and reaches the state at this offset from it.
+    pub const CPU_STATE: i64 = offset_of!(Cpu, s) as i64;
 
     pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
     pub const RIP: i32 = offset_of!(CpuState, rip) as i32;

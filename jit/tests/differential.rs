@@ -1478,3 +1478,70 @@ fn misaligned_access_at_cpl3_faults_only_with_ac() {
         }
     }
 }
+
+/// Inline accesses look for TLB tags built from the CPL the block was
+/// decoded at (`Block::user`), checked on entry: a block decoded at CPL 0
+/// that runs at CPL 3 must still fault on a supervisor page, one decoded
+/// at CPL 3 must still raise #AC once alignment checking is on, and both
+/// must run as before at the CPL they were decoded for.
+#[test]
+fn tlb_tags_follow_cpl_and_alignment_checking() {
+    use leap_cpu::mmu::Access;
+    let mut jit = Jit::new().unwrap();
+    let code = assemble(32, &|a| {
+        a.mov(eax, dword_ptr(DATA + 0x8))?;
+        a.mov(dword_ptr(DATA + 0x11), eax)?;
+        a.add(ecx, eax)?;
+        a.hlt()
+    });
+    // (decoded at CPL 3, runs at CPL 3, pages user, alignment checking)
+    let cases = [
+        (false, false, false, false),
+        (false, true, false, false),
+        (true, true, true, false),
+        (true, true, true, true),
+        (true, false, true, false),
+    ];
+    for (n, &(dec3, run3, user_pages, ac)) in cases.iter().enumerate() {
+        let mut a = pm32(&code);
+        let mut b = pm32(&code);
+        for c in [&mut a, &mut b] {
+            enable_paging(c, 0xfff_ffff);
+            if user_pages {
+                c.mem.write_ram(PD, 4, PT | 7);
+                for i in 0..256u64 {
+                    c.mem.write_ram(PT + 4 * i, 4, (i * 4096) | 7);
+                }
+            }
+            c.mem.write_ram(DATA + 0x8, 4, 0x1234_5678);
+            c.s.cpl = if dec3 { 3 } else { 0 };
+            for page in [DATA, CODE] {
+                for acc in [Access::Read, Access::Write] {
+                    c.translate(page, acc, dec3).unwrap();
+                }
+            }
+        }
+        let blk = a.fetch_block(&mut NullBus).unwrap();
+        b.fetch_block(&mut NullBus).unwrap();
+        assert_eq!(blk.user, dec3, "case {n}: the block records its CPL");
+        let compiled = jit.compile(&blk).unwrap();
+        for c in [&mut a, &mut b] {
+            c.s.cpl = if run3 { 3 } else { 0 };
+            if ac {
+                c.s.cr0 |= CR0_AM;
+                c.s.flags.set_raw(2 | FLAG_AC);
+            }
+        }
+        let ra = a.exec_block(&mut NullBus, &blk, u64::MAX);
+        let rb = compiled.run(&mut b, &mut NullBus, u64::MAX);
+        assert_eq!(ra, rb, "case {n}: exit");
+        compare(&a, &b, &format!("cpl case {n}"));
+        // What the interpreter did is what the case is about.
+        let stored = a.mem.read_ram(DATA + 0x11, 4) == 0x1234_5678;
+        let faults = (run3 && !user_pages) || ac;
+        assert_eq!(stored, !faults, "case {n}: the store ran");
+        if run3 && !user_pages {
+            assert_eq!(a.s.cr2, DATA + 0x8, "case {n}: #PF at the load");
+        }
+    }
+}

@@ -11,6 +11,7 @@ use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 use leap_cpu::flags::size_mask;
 use leap_cpu::insn::{Insn, NO_REG, RIP_REL};
+use leap_cpu::mmu::TLB_SIZE;
 use leap_cpu::phys::PAGE_MASK;
 use leap_cpu::state::{ATTR_DB, FS, SS};
 
@@ -127,22 +128,25 @@ impl Tx<'_> {
     /// bits match no tag.
     fn tlb(&mut self, lin: Value, size: u8, write: bool) -> Access {
         const _: () = assert!(off::TLBE_SIZE == 32);
-        let table = if write { self.tlb_write } else { self.tlb_read }
-            .expect("entry loaded the TLB pointers");
-        let ram = self.ram.expect("entry loaded the RAM pointer");
+        let table = if write {
+            off::CPU_TLB_WRITE
+        } else {
+            off::CPU_TLB_READ
+        };
         let tag_bits = self.user.expect("entry loaded CPL");
         let b = &mut self.b;
-        // (lin >> 12 & 0xff) * 32
+        // (lin >> 12 & (TLB_SIZE - 1)) * 32, an offset into the table
+        // inside `Cpu`.
         let scale = off::TLBE_SIZE.trailing_zeros() as i64;
         let slot = b.ins().ushr_imm_s(lin, 12 - scale);
-        let slot = b.ins().band_imm_s(slot, 0xff << scale);
+        let slot = b.ins().band_imm_s(slot, (TLB_SIZE as i64 - 1) << scale);
         let slot = if self.ptr == I64 {
             slot
         } else {
             b.ins().ireduce(self.ptr, slot)
         };
-        let e = b.ins().iadd(table, slot);
-        let tag = b.ins().load(I64, super::mem(), e, off::TLBE_TAG);
+        let e = b.ins().iadd(self.cpu, slot);
+        let tag = b.ins().load(I64, super::mem(), e, table + off::TLBE_TAG);
         let last = if size > 1 {
             b.ins().iadd_imm_s(lin, size as i64 - 1)
         } else {
@@ -151,15 +155,15 @@ impl Tx<'_> {
         let want = b.ins().band_imm_s(last, PAGE_MASK as i64);
         let want = b.ins().bor(want, tag_bits);
         let fail = b.ins().icmp(IntCC::NotEqual, tag, want);
-        let paddr = b.ins().load(I64, super::mem(), e, off::TLBE_PADDR);
-        let page_off = b.ins().band_imm_s(lin, 0xfff);
-        let pa = b.ins().bor(paddr, page_off);
-        let pa = if self.ptr == I64 {
-            pa
+        let delta = b
+            .ins()
+            .load(self.ptr, super::mem(), e, table + off::TLBE_HOST_DELTA);
+        let lin = if self.ptr == I64 {
+            lin
         } else {
-            b.ins().ireduce(self.ptr, pa)
+            b.ins().ireduce(self.ptr, lin)
         };
-        let host = b.ins().iadd(ram, pa);
+        let host = b.ins().iadd(lin, delta);
         Access { host, fail }
     }
 

@@ -456,9 +456,10 @@ impl Translator {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let ctx = b.block_params(entry)[0];
-        let state = b.ins().load(p, mem(), ctx, off::CTX_STATE);
         let cpu = b.ins().load(p, mem(), ctx, off::CTX_CPU);
-        let helpers = b.ins().load(p, mem(), ctx, off::CTX_HELPERS);
+        // A constant offset, folded into each access's address: one
+        // pointer register less for the whole function.
+        let state = b.ins().iadd_imm_s(cpu, off::CPU_STATE);
         let gpr = core::array::from_fn(|_| b.declare_var(I64));
         let vars = Vars {
             rip: b.declare_var(I64),
@@ -477,7 +478,6 @@ impl Translator {
             ctx,
             state,
             cpu,
-            helpers,
             sig_ptr_i64: sigs[0],
             sig_ptr: sigs[1],
             sig_raise: sigs[2],
@@ -489,12 +489,10 @@ impl Translator {
             t: Track::memory(),
             pre: Track::memory(),
             slow: None,
-            ram: None,
-            tlb_read: None,
-            tlb_write: None,
             user: None,
             flat_care: 0,
             flat_want: 0,
+            cpl3: false,
             mask: ip_mask(block.code_size),
             code_size: block.code_size,
             looping: None,
@@ -611,7 +609,6 @@ struct Tx<'f> {
     ctx: Value,
     state: Value,
     cpu: Value,
-    helpers: Value,
     sig_ptr_i64: SigRef,
     sig_ptr: SigRef,
     sig_raise: SigRef,
@@ -631,10 +628,6 @@ struct Tx<'f> {
     pre: Track,
     /// Slow path of the current instruction, once a guard needs one.
     slow: Option<IrBlock>,
-    /// Loaded at entry when the block has inline memory accesses.
-    ram: Option<Value>,
-    tlb_read: Option<Value>,
-    tlb_write: Option<Value>,
     /// The TLB tag's low bits an inline access wants (see `load_cpl`):
     /// loaded at entry for blocks with inline memory accesses, again after
     /// each interpreter step.
@@ -643,6 +636,9 @@ struct Tx<'f> {
     /// the block's accesses rely on, and the values they need.
     flat_care: u8,
     flat_want: u8,
+    /// The block was decoded at CPL 3 (`Block::user`): the TLB tag bits
+    /// its accesses want (`load_cpl`).
+    cpl3: bool,
     mask: u64,
     code_size: u8,
     /// Set when the block branches back to its own start: the branch
@@ -770,6 +766,7 @@ impl Tx<'_> {
         };
         self.full_stop = forms.iter().any(|f| f.is_none());
         (self.flat_care, self.flat_want) = flat_plan(block, &forms);
+        self.cpl3 = block.user;
         self.entry_loads(memory);
         // A loop made only of inline instructions runs as a host loop
         // (helpers may halt, set TF or an interrupt shadow: those leave).
@@ -801,7 +798,7 @@ impl Tx<'_> {
                     self.b.switch_to_block(cont);
                     self.t = Track::memory();
                     if self.user.is_some() {
-                        self.load_cpl();
+                        self.load_cpl(k + 1);
                     }
                 }
             }
@@ -814,20 +811,13 @@ impl Tx<'_> {
     }
 
     /// Load what the whole block uses: the count, and for blocks with
-    /// inline memory accesses the RAM and TLB pointers and CPL.
+    /// inline memory accesses CPL.
     fn entry_loads(&mut self, memory: bool) {
         let ic0 = self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
         self.b.def_var(self.v.ic, ic0);
         self.t.ic_loaded = true;
         if memory {
-            // These never change while the CPU exists (the TLB arrays are
-            // boxed, RAM is not resized), so the entry block can load them
-            // for every later instruction.
-            let b = &mut self.b;
-            self.ram = Some(b.ins().load(self.ptr, mem(), self.ctx, off::CTX_RAM));
-            self.tlb_read = Some(b.ins().load(self.ptr, mem(), self.cpu, off::CPU_TLB_READ));
-            self.tlb_write = Some(b.ins().load(self.ptr, mem(), self.cpu, off::CPU_TLB_WRITE));
-            self.load_cpl();
+            self.load_cpl(0);
         }
     }
 
@@ -925,17 +915,21 @@ impl Tx<'_> {
         self.b.use_var(self.v.rip)
     }
 
-    /// Load CPL for the TLB checks. Only an instruction that ends its block
-    /// (far transfers, IRET, SYSCALL...) changes it, but the interpreter
-    /// steps refresh it anyway.
-    fn load_cpl(&mut self) {
+    /// Check what the TLB tags of inline accesses assume, before
+    /// instruction `resume`: CPL 3 or not as when the block was decoded,
+    /// no #AC checking, the flat segments still flat (`flat_plan`). If
+    /// not, the interpreter runs the rest of the block. Only an
+    /// instruction that ends its block (far transfers, IRET, SYSCALL...)
+    /// changes CPL, but the interpreter steps check again anyway.
+    ///
+    /// The bits wanted are then a constant: no register holds them.
+    fn load_cpl(&mut self, resume: usize) {
         let b = &mut self.b;
         let cpl = b.ins().uload8(I64, mem(), self.state, off::CPL);
         let user = b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
         let u = b.ins().uextend(I64, user);
-        // With #AC checking on (CPL 3, CR0.AM, EFLAGS.AC: only helpers
-        // change them) ask for a tag bit no entry has, so every access
-        // takes the interpreter's path, which checks alignment.
+        // #AC checking (CPL 3, CR0.AM, EFLAGS.AC) sets a bit no tag has,
+        // as does a flat segment that is no longer flat.
         const _: () = assert!(CR0_AM == FLAG_AC);
         let cr0 = b.ins().load(I64, mem(), self.state, off::CR0);
         let fl = b.ins().load(I64, mem(), self.state, off::F_BITS);
@@ -948,10 +942,6 @@ impl Tx<'_> {
         let bits = b.ins().bor_imm_s(u, TAG_VALID as i64);
         let mut bits = b.ins().bor(bits, ac);
         if self.flat_care != 0 {
-            // A segment the accesses treat as flat is no longer flat: ask
-            // for the same impossible tag bit, so that every inline access
-            // goes to the interpreter, which checks segments in full. One
-            // check here instead of one per access.
             let f = b.ins().uload8(I64, mem(), self.cpu, off::CPU_SEG_FLAT);
             let f = b.ins().bxor_imm_s(f, self.flat_want as i64);
             let f = b.ins().band_imm_s(f, self.flat_care as i64);
@@ -960,12 +950,30 @@ impl Tx<'_> {
             let f = b.ins().ishl_imm_s(f, NO_TAG_BIT.trailing_zeros() as i64);
             bits = b.ins().bor(bits, f);
         }
-        self.user = Some(bits);
+        let want = TAG_VALID | if self.cpl3 { TAG_USER } else { 0 };
+        let bad = b.ins().icmp_imm_s(IntCC::NotEqual, bits, want as i64);
+        let slow = b.create_block();
+        let cont = b.create_block();
+        b.ins().brif(bad, slow, &[], cont, &[]);
+        b.set_cold_block(slow);
+        b.switch_to_block(slow);
+        self.writeback();
+        let idx = self.insn_index(resume);
+        let r = self.call(off::H_REST, self.sig_ptr_i64, &[self.ctx, idx]);
+        self.b.ins().jump(self.leave, &[r.into()]);
+        self.b.switch_to_block(cont);
+        self.user = Some(self.b.ins().iconst(I64, want as i64));
     }
 
     /// Call helper at `slot` of the helper table; returns its result.
     fn call(&mut self, slot: i32, sig: SigRef, args: &[Value]) -> Value {
-        let f = self.b.ins().load(self.ptr, mem(), self.helpers, slot);
+        // Helpers are called on slow paths: the table's address is loaded
+        // there rather than held in a register through the function.
+        let h = self
+            .b
+            .ins()
+            .load(self.ptr, mem(), self.ctx, off::CTX_HELPERS);
+        let f = self.b.ins().load(self.ptr, mem(), h, slot);
         let c = self.b.ins().call_indirect(sig, f, args);
         self.b.inst_results(c)[0]
     }

@@ -146,6 +146,7 @@ impl Tx<'_> {
         // Every block has the entry's segment bits (`region_candidates`).
         self.flat_care = care;
         self.flat_want = blocks[0].seg_flat & care;
+        self.cpl3 = blocks[0].user;
         self.full_stop = false;
         self.entry_loads(memory);
         self.open_region(blocks);
