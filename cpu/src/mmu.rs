@@ -15,8 +15,10 @@ pub enum Access {
     Fetch,
 }
 
-/// Entries per access type, direct-mapped by linear page.
-pub const TLB_SIZE: usize = 256;
+/// Entries per access type, direct-mapped by linear page. With 256 the
+/// i386 Linux boot filled 2.27 M entries, with 1024 0.41 M (amd64: 3.58 M
+/// and 1.49 M); a flush clears 3 x 1024 tags, about 16-19 k flushes a boot.
+pub const TLB_SIZE: usize = 1024;
 pub const TAG_VALID: u64 = 1;
 pub const TAG_USER: u64 = 2;
 /// Set in the tag of an entry whose page is not RAM the fast paths may
