@@ -76,8 +76,8 @@ impl Tx<'_> {
             return (lin, None);
         }
         if self.flat_care & (1 << seg) != 0 {
-            // Flat (checked where CPL is loaded: a mismatch fails every
-            // TLB compare, see `load_cpl`): the linear address is the
+            // Flat (checked with the tag bits, `check_tag_bits`): the
+            // linear address is the
             // offset. Only an access running past 4 GiB breaks the limit,
             // and the TLB compare already fails for it: its last byte's
             // page is above 4 GiB, where no entry is without EFER.LMA
@@ -118,14 +118,14 @@ impl Tx<'_> {
 
     /// The TLB hit of `read_mem`/`write_mem` for `lin`: host address and
     /// the miss condition (which also covers: page straddle, not direct
-    /// RAM, and every access while #AC checking is on).
+    /// RAM).
     ///
     /// One compare decides: the tag of the slot of the access's first byte
-    /// against the page of its last byte with the bits this CPL wants
-    /// (`Tx::load_cpl`). An access that crosses a page (or runs past 4 GiB
-    /// in 32-bit code) looks for a page that slot never holds, an indirect
-    /// entry has `TAG_INDIRECT` set, and with #AC checking on the wanted
-    /// bits match no tag.
+    /// against the page of its last byte with the bits the block's CPL
+    /// wants (`Tx::tag_bits`; #AC checking is excluded by the entry check).
+    /// An access that crosses a page (or runs past 4 GiB in 32-bit code)
+    /// looks for a page that slot never holds, and an indirect entry has
+    /// `TAG_INDIRECT` set.
     fn tlb(&mut self, lin: Value, size: u8, write: bool) -> Access {
         const _: () = assert!(off::TLBE_SIZE == 32);
         let table = if write {
@@ -133,7 +133,8 @@ impl Tx<'_> {
         } else {
             off::CPU_TLB_READ
         };
-        let tag_bits = self.user.expect("entry loaded CPL");
+        debug_assert!(self.checks_tags, "the entry checks the tag bits");
+        let tag_bits = self.tag_bits();
         let b = &mut self.b;
         // (lin >> 12 & (TLB_SIZE - 1)) * 32, an offset into the table
         // inside `Cpu`.
@@ -153,7 +154,7 @@ impl Tx<'_> {
             lin
         };
         let want = b.ins().band_imm_s(last, PAGE_MASK as i64);
-        let want = b.ins().bor(want, tag_bits);
+        let want = b.ins().bor_imm_s(want, tag_bits as i64);
         let fail = b.ins().icmp(IntCC::NotEqual, tag, want);
         let delta = b
             .ins()
@@ -280,7 +281,7 @@ impl Tx<'_> {
     /// code size (a 16-bit stack for 16-bit code, 32-bit for 32-bit;
     /// 64-bit code always has a 64-bit stack).
     fn stack_size_fail(&mut self) -> Option<Value> {
-        // A flat SS's size is part of the flat check (`load_cpl`).
+        // A flat SS's size is part of the flat check (`check_tag_bits`).
         if self.code64() || self.flat_care & (1 << SS) != 0 {
             return None;
         }

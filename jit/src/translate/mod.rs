@@ -50,13 +50,14 @@ use iced_x86::{Mnemonic, OpKind as IOp};
 use leap_cpu::blocks::Block;
 use leap_cpu::insn::{Insn, OpKind, Operand};
 use leap_cpu::mmu::{TAG_INDIRECT, TAG_USER, TAG_VALID};
+use leap_cpu::state::{CR0_AM, FLAG_AC};
 
-/// A bit of a TLB tag's page-offset part that no entry sets: asking for
-/// it makes every inline access miss (and go to the interpreter).
+/// A bit of a TLB tag's page-offset part that no entry sets: the entry
+/// check (`check_tag_bits`) sets it for #AC checking or a segment that is
+/// no longer flat, so the bits differ from the ones the block wants.
 const NO_TAG_BIT: u64 = 8;
 const _: () = assert!(NO_TAG_BIT & (TAG_VALID | TAG_USER | TAG_INDIRECT) == 0);
 const _: () = assert!(NO_TAG_BIT < 0x1000);
-use leap_cpu::state::{CR0_AM, FLAG_AC};
 
 /// Two-operand ALU instructions emitted inline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -489,7 +490,7 @@ impl Translator {
             t: Track::memory(),
             pre: Track::memory(),
             slow: None,
-            user: None,
+            checks_tags: false,
             flat_care: 0,
             flat_want: 0,
             cpl3: false,
@@ -628,16 +629,16 @@ struct Tx<'f> {
     pre: Track,
     /// Slow path of the current instruction, once a guard needs one.
     slow: Option<IrBlock>,
-    /// The TLB tag's low bits an inline access wants (see `load_cpl`):
-    /// loaded at entry for blocks with inline memory accesses, again after
-    /// each interpreter step.
-    user: Option<Value>,
+    /// The block has inline memory accesses: it checks the TLB tag bits
+    /// they want at entry and after each interpreter step
+    /// (`check_tag_bits`).
+    checks_tags: bool,
     /// Segment specialisation (see `flat_plan`): bits of `Cpu::seg_flat`
     /// the block's accesses rely on, and the values they need.
     flat_care: u8,
     flat_want: u8,
-    /// The block was decoded at CPL 3 (`Block::user`): the TLB tag bits
-    /// its accesses want (`load_cpl`).
+    /// The block was decoded at CPL 3 (`Block::user`): decides the TLB
+    /// tag bits its accesses want (`tag_bits`).
     cpl3: bool,
     mask: u64,
     code_size: u8,
@@ -797,8 +798,8 @@ impl Tx<'_> {
                     self.b.ins().brif(r, self.leave, &[r.into()], cont, &[]);
                     self.b.switch_to_block(cont);
                     self.t = Track::memory();
-                    if self.user.is_some() {
-                        self.load_cpl(k + 1);
+                    if self.checks_tags {
+                        self.check_tag_bits(k + 1);
                     }
                 }
             }
@@ -811,13 +812,14 @@ impl Tx<'_> {
     }
 
     /// Load what the whole block uses: the count, and for blocks with
-    /// inline memory accesses CPL.
+    /// inline memory accesses check their TLB tag bits.
     fn entry_loads(&mut self, memory: bool) {
         let ic0 = self.b.ins().load(I64, mem(), self.cpu, off::CPU_ICOUNT);
         self.b.def_var(self.v.ic, ic0);
         self.t.ic_loaded = true;
         if memory {
-            self.load_cpl(0);
+            self.checks_tags = true;
+            self.check_tag_bits(0);
         }
     }
 
@@ -915,15 +917,20 @@ impl Tx<'_> {
         self.b.use_var(self.v.rip)
     }
 
+    /// The low bits of the TLB tag an inline access wants: valid, and
+    /// user if the block was decoded at CPL 3. A constant in the code, so
+    /// no register holds them (`check_tag_bits` makes it hold).
+    fn tag_bits(&self) -> u64 {
+        TAG_VALID | if self.cpl3 { TAG_USER } else { 0 }
+    }
+
     /// Check what the TLB tags of inline accesses assume, before
     /// instruction `resume`: CPL 3 or not as when the block was decoded,
     /// no #AC checking, the flat segments still flat (`flat_plan`). If
     /// not, the interpreter runs the rest of the block. Only an
     /// instruction that ends its block (far transfers, IRET, SYSCALL...)
     /// changes CPL, but the interpreter steps check again anyway.
-    ///
-    /// The bits wanted are then a constant: no register holds them.
-    fn load_cpl(&mut self, resume: usize) {
+    fn check_tag_bits(&mut self, resume: usize) {
         let b = &mut self.b;
         let cpl = b.ins().uload8(I64, mem(), self.state, off::CPL);
         let user = b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
@@ -950,19 +957,24 @@ impl Tx<'_> {
             let f = b.ins().ishl_imm_s(f, NO_TAG_BIT.trailing_zeros() as i64);
             bits = b.ins().bor(bits, f);
         }
-        let want = TAG_VALID | if self.cpl3 { TAG_USER } else { 0 };
-        let bad = b.ins().icmp_imm_s(IntCC::NotEqual, bits, want as i64);
-        let slow = b.create_block();
-        let cont = b.create_block();
-        b.ins().brif(bad, slow, &[], cont, &[]);
-        b.set_cold_block(slow);
-        b.switch_to_block(slow);
+        let want = self.tag_bits();
+        let bad = self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, want as i64);
+        let slow = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(bad, slow, &[], cont, &[]);
+        self.b.set_cold_block(slow);
+        self.b.switch_to_block(slow);
+        self.rest_from(resume);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Write back the state as tracked and leave instruction `k` and the
+    /// rest of the block to the interpreter (`Helpers::rest`).
+    fn rest_from(&mut self, k: usize) {
         self.writeback();
-        let idx = self.insn_index(resume);
+        let idx = self.insn_index(k);
         let r = self.call(off::H_REST, self.sig_ptr_i64, &[self.ctx, idx]);
         self.b.ins().jump(self.leave, &[r.into()]);
-        self.b.switch_to_block(cont);
-        self.user = Some(self.b.ins().iconst(I64, want as i64));
     }
 
     /// Call helper at `slot` of the helper table; returns its result.
@@ -1096,10 +1108,7 @@ impl Tx<'_> {
         self.b.switch_to_block(slow);
         let post = self.t;
         self.t = self.pre;
-        self.writeback();
-        let idx = self.insn_index(k);
-        let r = self.call(off::H_REST, self.sig_ptr_i64, &[self.ctx, idx]);
-        self.b.ins().jump(self.leave, &[r.into()]);
+        self.rest_from(k);
         self.t = post;
         self.b.switch_to_block(join);
     }
